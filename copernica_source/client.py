@@ -1,0 +1,362 @@
+"""HTTP client for Copernica's REST API: auth, retries, error mapping and secret redaction.
+
+One `CopernicaClient` is shared by every resource of a run. It is thread-safe (httpx.Client is), so the
+engine's worker threads fetch pages through it side by side; `max_concurrency` bounds the connection pool.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import httpx
+import orjson
+
+from copernica_source.errors import (
+    AuthenticationError,
+    CopernicaAPIError,
+    InvalidMethodError,
+    NotFoundError,
+    TransientError,
+)
+
+log = logging.getLogger("copernica_source")
+
+DEFAULT_BASE_URL = "https://api.copernica.com"
+DEFAULT_AUTH_URL = "https://authenticate.copernica.com"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+INVALID_TOKEN = "invalid access token"
+
+Params = Sequence[tuple[str, Any]] | Mapping[str, Any] | None
+
+_SECRET_QUERY = re.compile(r"(access_token=)[^&\s\"']+", re.IGNORECASE)
+_JWT_SHAPE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
+
+
+def redact(text: str, *secrets: str | None) -> str:
+    """Remove access tokens and JWTs from text that may reach a log, an exception or a trace."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = _SECRET_QUERY.sub(r"\1***", text)
+    return _JWT_SHAPE.sub("***", text)
+
+
+class _RedactingFilter(logging.Filter):
+    """httpx logs every request URL at INFO; v1-v3 URLs carry `?access_token=`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.msg = record.getMessage()
+            record.args = None
+        record.msg = redact(str(record.msg))
+        return True
+
+
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_RedactingFilter())
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, bounded in attempts and in total time."""
+
+    max_attempts: int = 8
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    max_total_seconds: float = 300.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        if retry_after is not None:
+            return min(retry_after, self.max_delay)
+        return random.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
+
+
+@dataclass
+class ApiResponse:
+    """What a caller needs of an answer: status, headers and the parsed JSON body (None when empty)."""
+
+    status: int
+    headers: httpx.Headers
+    data: Any
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def _jwt_expiry(jwt: str) -> float | None:
+    """The JWT's `exp` claim (seconds since epoch), read without verifying: we only need to know when to refresh."""
+    try:
+        payload = jwt.split(".")[1]
+        claims = orjson.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"])
+    except Exception:  # noqa: BLE001 - an opaque token is allowed; then we refresh on auth errors only
+        return None
+
+
+class CopernicaClient:
+    """Talks to one Copernica account. Use as a context manager or call `close()`."""
+
+    def __init__(
+        self,
+        access_token: str,
+        base_url: str = DEFAULT_BASE_URL,
+        api_version: int = 4,
+        auth_url: str = DEFAULT_AUTH_URL,
+        max_concurrency: int = 8,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if not access_token or not str(access_token).strip():
+            raise AuthenticationError(
+                "No Copernica access token: set sources.copernica.access_token in .dlt/secrets.toml "
+                "or the env var SOURCES__COPERNICA__ACCESS_TOKEN"
+            )
+        if int(api_version) not in (1, 2, 3, 4):
+            raise ValueError(f"api_version must be 1, 2, 3 or 4, not {api_version!r}")
+        self._token = str(access_token).strip()
+        self.api_version = int(api_version)
+        self.base_url = base_url.rstrip("/")
+        self.auth_url = auth_url
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.retry = retry or RetryPolicy()
+        self._jwt: str | None = None
+        self._jwt_refresh_at = 0.0
+        self._auth_lock = threading.Lock()
+        self._count_lock = threading.Lock()
+        self.requests_made = 0
+        self.retries_made = 0
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
+            limits=httpx.Limits(
+                max_connections=self.max_concurrency + 2, max_keepalive_connections=self.max_concurrency + 2
+            ),
+            transport=transport,
+            headers={"Accept": "application/json", "User-Agent": "copernica-source (dlt)"},
+        )
+
+    @staticmethod
+    def total_requests() -> int:
+        """Requests made by every client of this process (for run summaries)."""
+        return _TOTAL[0]
+
+    # -- lifecycle -------------------------------------------------------------------------------------
+    def __enter__(self) -> CopernicaClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __repr__(self) -> str:  # never show the token
+        return f"CopernicaClient(base_url={self.base_url!r}, api_version={self.api_version})"
+
+    # -- public calls ----------------------------------------------------------------------------------
+    def get(self, path: str, params: Params = None) -> Any:
+        """GET a path (relative to /v{version}/) and return the parsed JSON; retried on transient failures."""
+        return self.request("GET", path, params).data
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        params: Params = None,
+        json: Any = None,
+        *,
+        retry_unsafe: bool = True,
+    ) -> ApiResponse:
+        """Send one request with retries. `retry_unsafe=False` gives up (TransientError) on a dropped or truncated
+        answer to a write instead of sending it again: the caller decides whether a repeat is safe."""
+        url = f"{self.base_url}/v{self.api_version}/{path.lstrip('/')}"
+        query = list(params.items()) if isinstance(params, Mapping) else list(params or [])
+        content = orjson.dumps(json) if json is not None else None
+        started = time.monotonic()
+        attempt = 0
+        auth_refreshed = False
+        while True:
+            try:
+                return self._send_once(method, url, query, content, write=method != "GET", retry_unsafe=retry_unsafe)
+            except _InvalidToken:
+                if self.api_version != 4 or auth_refreshed:
+                    raise AuthenticationError(
+                        "Copernica rejected the access token (\"Invalid access token\"): check "
+                        "sources.copernica.access_token (secrets.toml or SOURCES__COPERNICA__ACCESS_TOKEN) "
+                        f"and that it is valid for REST API v{self.api_version}"
+                    ) from None
+                auth_refreshed = True
+                self._invalidate_jwt()
+            except _Retryable as exc:
+                attempt += 1
+                elapsed = time.monotonic() - started
+                wait = self.retry.delay(attempt, exc.retry_after)
+                if attempt >= self.retry.max_attempts or elapsed + wait > self.retry.max_total_seconds:
+                    raise TransientError(
+                        f"{method} {self._redacted(url)} failed after {attempt} attempts in {elapsed:.0f}s: "
+                        f"{exc.reason}. Copernica may be overloaded; run again later (the next run resumes)."
+                    ) from None
+                with self._count_lock:
+                    self.retries_made += 1
+                log.info("retrying %s %s in %.1fs: %s", method, self._redacted(url), wait, exc.reason)
+                time.sleep(wait)
+
+    # -- internals -------------------------------------------------------------------------------------
+    def _redacted(self, url: str) -> str:
+        return redact(url, self._token, self._jwt)
+
+    def _send_once(
+        self, method: str, url: str, query: list[tuple[str, Any]], content: bytes | None, write: bool, retry_unsafe: bool
+    ) -> ApiResponse:
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        if self.api_version == 4:
+            headers["Authorization"] = f"Bearer {self._bearer()}"
+        else:
+            query = [*query, ("access_token", self._token)]
+        with self._count_lock:
+            self.requests_made += 1
+        with _TOTAL_LOCK:
+            _TOTAL[0] += 1
+        try:
+            response = self._http.request(method, url, params=query, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            if write and not retry_unsafe:
+                raise TransientError(f"{method} {self._redacted(url)} timed out; outcome unknown") from None
+            raise _Retryable(f"timeout ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            if write and not retry_unsafe:
+                raise TransientError(
+                    f"{method} {self._redacted(url)}: connection lost before the answer; outcome unknown"
+                ) from None
+            raise _Retryable(f"connection error ({type(exc).__name__})") from None
+        return self._interpret(method, url, response, write, retry_unsafe)
+
+    def _interpret(self, method: str, url: str, response: httpx.Response, write: bool, retry_unsafe: bool) -> ApiResponse:
+        status = response.status_code
+        if status in RETRY_STATUSES:
+            retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+            raise _Retryable(f"HTTP {status}", retry_after)
+        body = response.content
+        data: Any = None
+        if body:
+            try:
+                data = orjson.loads(body)
+            except orjson.JSONDecodeError:
+                if status < 300 and "json" in response.headers.get("content-type", "json"):
+                    if write and not retry_unsafe:
+                        raise TransientError(f"{method} {self._redacted(url)}: truncated answer; outcome unknown") from None
+                    raise _Retryable("truncated or malformed JSON body") from None
+                data = body.decode("utf-8", "replace")
+        if status >= 400:
+            message = _error_message(data) or f"HTTP {status}"
+            if INVALID_TOKEN in message.lower():
+                raise _InvalidToken()
+            safe_url = self._redacted(url)
+            if status == 404 or "no entity" in message.lower():
+                raise NotFoundError(message, status, safe_url, method)
+            if "invalid method" in message.lower():
+                raise InvalidMethodError(message, status, safe_url, method)
+            raise CopernicaAPIError(redact(message, self._token, self._jwt), status, safe_url, method)
+        return ApiResponse(status, response.headers, data)
+
+    def _bearer(self) -> str:
+        with self._auth_lock:
+            if self._jwt is None or time.time() >= self._jwt_refresh_at:
+                self._jwt = self._exchange_token()
+                expiry = _jwt_expiry(self._jwt)
+                if expiry is None:
+                    self._jwt_refresh_at = time.time() + 6 * 3600
+                else:
+                    lifetime = max(0.0, expiry - time.time())
+                    self._jwt_refresh_at = expiry - min(300.0, lifetime / 10)
+            return self._jwt
+
+    def _invalidate_jwt(self) -> None:
+        with self._auth_lock:
+            self._jwt = None
+
+    def _exchange_token(self) -> str:
+        """POST the access token to the authentication host; the answer's body is the JWT."""
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            try:
+                response = self._http.post(self.auth_url, data={"access_token": self._token})
+            except httpx.TransportError as exc:
+                reason = f"connection error ({type(exc).__name__})"
+                retry_after = None
+            else:
+                if response.status_code in RETRY_STATUSES:
+                    reason = f"HTTP {response.status_code}"
+                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                elif response.status_code >= 400:
+                    raise AuthenticationError(
+                        "Copernica rejected the access token when exchanging it for a JWT "
+                        f"(HTTP {response.status_code}: {redact(_error_message(_loads(response.content)) or '', self._token)}); "
+                        "check sources.copernica.access_token (secrets.toml or SOURCES__COPERNICA__ACCESS_TOKEN)"
+                    )
+                else:
+                    jwt = response.text.strip().strip('"')
+                    if jwt.startswith("{"):  # tolerate a JSON wrapper around the token
+                        parsed = _loads(response.content)
+                        jwt = str(parsed.get("token") or parsed.get("jwt") or parsed.get("access_token") or "")
+                    if jwt:
+                        return jwt
+                    reason, retry_after = "empty JWT answer", None
+            attempt += 1
+            wait = self.retry.delay(attempt, retry_after)
+            if attempt >= self.retry.max_attempts or time.monotonic() - started + wait > self.retry.max_total_seconds:
+                raise TransientError(
+                    f"JWT exchange at {self.auth_url} failed after {attempt} attempts: {reason}. "
+                    "Copernica may be overloaded; run again later (the next run resumes)."
+                )
+            time.sleep(wait)
+
+
+_TOTAL = [0]
+_TOTAL_LOCK = threading.Lock()
+
+
+class _InvalidToken(Exception):
+    pass
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def _error_message(data: Any) -> str | None:
+    if isinstance(data, dict):
+        error = data.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+    if isinstance(data, str) and data.strip():
+        return data.strip()[:200]
+    return None
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
+
+

@@ -1,0 +1,47 @@
+"""Typed exceptions: callers tell a rejected token from a bad request from an outage without parsing text.
+
+Messages never contain the access token or the JWT: they are built from redacted URLs only.
+"""
+
+from __future__ import annotations
+
+
+class CopernicaError(Exception):
+    """Base class for everything this package raises about Copernica."""
+
+
+class AuthenticationError(CopernicaError):
+    """Copernica rejected the access token (or the JWT made from it)."""
+
+
+class CopernicaAPIError(CopernicaError):
+    """Copernica answered with an error (HTTP 4xx): permanent, not retried.
+
+    `message` is Copernica's own `error.message`; `status` the HTTP status; `url` the redacted URL.
+    """
+
+    def __init__(self, message: str, status: int, url: str, method: str = "GET") -> None:
+        self.message = message
+        self.status = status
+        self.url = url
+        self.method = method
+        super().__init__(f"Copernica answered {status} to {method} {url}: {message}")
+
+
+class NotFoundError(CopernicaAPIError):
+    """The entity does not exist (Copernica's "No entity with supplied ID", or HTTP 404)."""
+
+
+class InvalidMethodError(CopernicaAPIError):
+    """Copernica does not know this path ("Invalid method"): e.g. a prefix the account does not serve."""
+
+
+class TransientError(CopernicaError):
+    """Retries were exhausted on 429/5xx/dropped connections: Copernica is unavailable right now.
+
+    Running again later resumes where the last successful load stopped.
+    """
+
+
+class ConfigurationError(CopernicaError, ValueError):
+    """A setting is missing or invalid; the message says which and how to fix it."""

@@ -1,0 +1,36 @@
+"""Connection settings for every entry point, read from the one place the source reads them:
+`[sources.copernica]` in `.dlt/secrets.toml`/`.dlt/config.toml`, or `SOURCES__COPERNICA__<KEY>` env vars."""
+
+from __future__ import annotations
+
+import dlt
+from dlt.common.configuration import with_config
+from dlt.common.configuration.exceptions import ConfigFieldMissingException
+
+from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient
+from copernica_source.errors import ConfigurationError
+
+
+@with_config(sections=("sources", "copernica"))
+def _resolve(
+    access_token: str = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    api_version: int = 4,
+    auth_url: str = DEFAULT_AUTH_URL,
+    max_concurrency: int = 8,
+) -> dict[str, object]:
+    return dict(access_token=access_token, base_url=base_url, api_version=api_version, auth_url=auth_url,
+                max_concurrency=max_concurrency)
+
+
+def client_from_config(**overrides: object) -> CopernicaClient:
+    """A client built from `[sources.copernica]`; keyword arguments that are not None win over config."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        settings = _resolve(**given)
+    except ConfigFieldMissingException:
+        raise ConfigurationError(
+            "No Copernica access token: set sources.copernica.access_token in .dlt/secrets.toml "
+            "or the env var SOURCES__COPERNICA__ACCESS_TOKEN"
+        ) from None
+    return CopernicaClient(**settings)  # type: ignore[arg-type]

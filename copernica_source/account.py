@@ -1,0 +1,105 @@
+"""What one run knows about the Copernica account it reads: the shared client, settings, and which path
+prefixes the account answers on (found out once, on first use)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pendulum
+
+from copernica_source.client import CopernicaClient
+from copernica_source.errors import ConfigurationError, CopernicaAPIError, InvalidMethodError
+from copernica_source.tables import PREFIXES
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The knobs of a run, resolved from `[sources.copernica]`."""
+
+    timezone: str = "Europe/Amsterdam"
+    start_date: datetime | None = None
+    end_date: datetime | None = None
+    page_size: int = 1000
+    max_concurrency: int = 8
+    lookback_days: float = 3.0
+    emailing_window_days: float = 30.0
+    max_window_days: float = 92.0
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def local(self, moment: datetime) -> datetime:
+        """A tz-aware moment as Copernica's naive local time."""
+        if moment.tzinfo is not None:
+            moment = moment.astimezone(self.tz)
+        return datetime(*moment.timetuple()[:6])  # plain datetime: pendulum's arithmetic differs
+
+    def now_local(self) -> datetime:
+        return datetime.now(self.tz).replace(tzinfo=None, microsecond=0) + timedelta(minutes=5)
+
+
+def parse_moment(value: Any, timezone: str, name: str) -> datetime | None:
+    """`start_date`/`end_date` from config: a date, a datetime or an ISO string; naive means Copernica local time."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, datetime):
+            moment = value
+        elif isinstance(value, date):
+            moment = datetime(value.year, value.month, value.day)
+        else:
+            moment = pendulum.parse(str(value), exact=True, tz=None)  # type: ignore[assignment]
+            if isinstance(moment, pendulum.Date) and not isinstance(moment, pendulum.DateTime):
+                moment = datetime(moment.year, moment.month, moment.day)
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigurationError(
+            f"{name}={value!r} is not a date: use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS ({exc})"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    return pendulum.instance(moment).in_timezone("UTC")
+
+
+class Account:
+    """The client plus per-account facts shared by every resource of a source."""
+
+    def __init__(self, client: CopernicaClient, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._prefixes: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def prefix(self, product: str) -> str:
+        """`html`/`draganddrop` on current accounts, `publisher`/`ms` on accounts that only know the legacy ones."""
+        with self._lock:
+            if product in self._prefixes:
+                return self._prefixes[product]
+            candidates = PREFIXES[product] if self.client.api_version == 4 else PREFIXES[product][::-1]
+            last_error: Exception | None = None
+            for candidate in candidates:
+                try:
+                    self.client.get(f"{candidate}/emailings", {"limit": 1, "total": "false"})
+                except (InvalidMethodError, CopernicaAPIError) as exc:
+                    if isinstance(exc, CopernicaAPIError) and exc.status not in (400, 404):
+                        raise
+                    last_error = exc
+                    continue
+                self._prefixes[product] = candidate
+                return candidate
+            raise CopernicaAPIError(
+                f"the account answers neither on {candidates[0]}/ nor on {candidates[1]}/ ({last_error})",
+                getattr(last_error, "status", 400), f"{candidates[0]}/emailings",
+            )
+
+    def first_emailing_time(self, product: str) -> datetime | None:
+        """The earliest emailing's time (naive local): no event of a product predates it."""
+        data = self.client.get(f"{self.prefix(product)}/emailings", {"limit": 1, "total": "false"})
+        rows = (data or {}).get("data") or []
+        if not rows or not rows[0].get("timestamp"):
+            return None
+        return datetime.strptime(rows[0]["timestamp"][:19], "%Y-%m-%d %H:%M:%S")

@@ -1,0 +1,287 @@
+"""Turns a page of Copernica JSON rows into a typed Arrow table for one declared table.
+
+Copernica sends IDs and counters as strings, timestamps as naive local-time strings, nested objects and the
+odd int; every declared column gets one Arrow type here, so every batch of a table has the same schema and
+dlt can skip its per-row normalizer. Keys are matched by their dlt (snake_case) name, so `ID`/`id` and
+`smtp-response`/`smtp_response` are the same column. Keys the declaration does not know are kept, as text. Empty strings, Copernica's "no value", become nulls.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Iterable, Sequence
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+log = logging.getLogger("copernica_source")
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+ARROW_TYPES: dict[str, pa.DataType] = {
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "str": pa.string(),
+    "bool": pa.bool_(),
+    "json": pa.string(),
+    "ts": TIMESTAMP,
+    "date": pa.date32(),
+}
+_NAMING = NamingConvention()
+
+
+@lru_cache(maxsize=4096)
+def column_name(key: str) -> str:
+    """The destination column name for an API key, as dlt's default snake_case naming makes it."""
+    return _NAMING.normalize_identifier(key)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One declared column: its dlt name, its kind, and a path when it is flattened out of a nested object."""
+
+    name: str
+    kind: str = "str"
+    path: tuple[str, ...] = ()
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        return ARROW_TYPES[self.kind]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The columns of one table, in order."""
+
+    columns: tuple[Column, ...]
+    names: frozenset[str] = field(init=False)
+    nested_parents: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "names", frozenset(c.name for c in self.columns))
+        object.__setattr__(self, "nested_parents", frozenset(column_name(c.path[0]) for c in self.columns if c.path))
+
+    def arrow(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
+
+    def dlt_columns(self) -> dict[str, dict[str, Any]]:
+        """Column hints for dlt, so the table exists with its types even before a row arrives."""
+        dlt_types = {"int": "bigint", "float": "double", "str": "text", "bool": "bool", "json": "text",
+                     "ts": "timestamp", "date": "date"}
+        return {c.name: {"name": c.name, "data_type": dlt_types[c.kind], "nullable": True} for c in self.columns}
+
+
+def cols(spec: str) -> tuple[Column, ...]:
+    """Compact declarations: "id:int timestamp:ts from_address.email:str" -> Columns (dots flatten nested keys)."""
+    out = []
+    for item in spec.split():
+        key, _, kind = item.partition(":")
+        path = tuple(key.split(".")) if "." in key else ()
+        name = "__".join(column_name(p) for p in path) if path else column_name(key)
+        out.append(Column(name, kind or "str", path))
+    return tuple(out)
+
+
+def rows_to_arrow(
+    rows: Sequence[dict[str, Any]],
+    schema: Schema,
+    timezone: str,
+    extra: dict[str, Iterable[Any]] | None = None,
+) -> pa.Table:
+    """Type one page. `extra` adds constant or computed columns (e.g. the emailing a statistics row belongs to).
+
+    Fast path: when every row has the same keys (the usual page), pyarrow converts the rows to columns in C++
+    and the typing is pyarrow compute; anything irregular falls back to plain Python, column by column."""
+    first = rows[0].keys() if rows else {}.keys()
+    uniform = all(row.keys() == first for row in rows)
+    raw: pa.Table | None = None
+    if uniform:
+        try:
+            raw = pa.Table.from_pylist(list(rows))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            raw = None
+        present = {key: column_name(key) for key in first}
+    else:
+        present = {}
+        for row in rows:
+            for key in row:
+                if key not in present:
+                    present[key] = column_name(key)
+    by_name = {name: key for key, name in present.items()}
+    arrays: list[pa.Array] = []
+    fields: list[pa.Field] = []
+    for col in schema.columns:
+        values: Any
+        if extra and col.name in extra:
+            values = list(extra[col.name])
+        elif col.path:
+            values = _nested(raw if col.kind != "json" else None, rows, col.path)
+        else:
+            key = by_name.get(col.name)
+            if key is None:
+                values = pa.nulls(len(rows), col.arrow_type)
+            elif raw is not None and col.kind != "json":  # JSON keeps the original values, not Arrow's unified structs
+                values = raw.column(key).combine_chunks()
+            else:
+                values = [row.get(key) for row in rows]
+        arrays.append(_typed(values, col, timezone))
+        fields.append(pa.field(col.name, col.arrow_type))
+    for key, name in present.items():  # never drop what Copernica sent and we did not declare
+        if name in schema.names or name in schema.nested_parents:
+            continue
+        values = [row.get(key) for row in rows]
+        arrays.append(_typed(values, Column(name, "json" if _is_nested(values) else "str"), timezone))
+        fields.append(pa.field(name, pa.string()))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _nested(raw: pa.Table | None, rows: Sequence[dict[str, Any]], path: tuple[str, ...]) -> Any:
+    """A value inside a nested object, as an Arrow column when the page converted cleanly, else a list."""
+    if raw is not None and path[0] in raw.column_names:
+        column = raw.column(path[0]).combine_chunks()
+        try:
+            for part in path[1:]:
+                column = pc.struct_field(column, part)
+            return column
+        except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, TypeError, NotImplementedError):
+            pass
+    return [_dig(row, path) for row in rows]
+
+
+def _dig(row: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = row
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _is_nested(values: list[Any]) -> bool:
+    return any(isinstance(v, (dict, list)) for v in values)
+
+
+def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
+    """One column to its declared type: pyarrow compute on Arrow input, Python for what compute cannot take."""
+    if isinstance(values, pa.Array):
+        if values.type == col.arrow_type and col.kind not in ("str", "ts", "date"):
+            return values
+        if pa.types.is_null(values.type):
+            return pa.nulls(len(values), col.arrow_type)
+        if col.kind in ("str", "ts", "date") and pa.types.is_string(values.type):
+            return _typed_text(values, col, timezone)
+        if col.kind == "int" and (pa.types.is_string(values.type) or pa.types.is_integer(values.type)):
+            try:
+                return pc.cast(empty_as_null(values) if pa.types.is_string(values.type) else values, pa.int64())
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                pass
+        values = values.to_pylist()
+    kind = col.kind
+    if kind in ("str", "ts", "date"):
+        try:
+            text = pa.array(values, pa.string())
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            text = pa.array([_as_text(v) for v in values], pa.string())
+        return _typed_text(text, col, timezone)
+    if kind == "json":
+        return pa.array([None if v is None else orjson.dumps(v).decode() for v in values], pa.string())
+    if kind == "int":
+        return _ints(values, col.name)
+    if kind == "float":
+        try:
+            return pa.array(values, pa.float64())
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            return pa.array([_as_float(v) for v in values], pa.float64())
+    if kind == "bool":
+        try:
+            return pa.array(values, pa.bool_())
+        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            return pa.array([_as_bool(v) for v in values], pa.bool_())
+    raise ValueError(f"unknown column kind {kind!r}")
+
+
+def _typed_text(text: pa.Array, col: Column, timezone: str) -> pa.Array:
+    text = empty_as_null(text)
+    if col.kind == "ts":
+        return local_timestamps(text, timezone)
+    if col.kind == "date":
+        day = pc.utf8_slice_codeunits(text, 0, 10)
+        return pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True).cast(pa.date32())
+    return text
+
+
+def empty_as_null(text: pa.Array) -> pa.Array:
+    """Copernica writes "" for "no value"; a null keeps it so in every destination (CSV loaders cannot tell them apart)."""
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def local_timestamps(text: pa.Array, timezone: str) -> pa.Array:
+    """Parse Copernica's naive "YYYY-MM-DD HH:MM:SS" (local time in `timezone`) into UTC timestamps.
+
+    Zero dates ("0000-00-00 00:00:00") and empty strings become nulls, as they mean "no value" in Copernica.
+    """
+    naive = pc.strptime(text, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    missing = pc.and_(pc.is_null(naive), pc.is_valid(text))
+    if pc.any(missing).as_py():  # date-only values ("2024-01-31") are midnight local time
+        dates = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
+        naive = pc.coalesce(naive, dates)
+    aware = pc.assume_timezone(naive, timezone=timezone, ambiguous="earliest", nonexistent="latest")
+    return aware.cast(TIMESTAMP)
+
+
+def _ints(values: list[Any], name: str) -> pa.Array:
+    try:
+        return pa.array(values, pa.int64())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    try:
+        text = pa.array(values, pa.string())
+        return pc.cast(pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text), pa.int64())
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        pass
+    out: list[int | None] = []
+    bad = 0
+    for v in values:
+        try:
+            out.append(None if v is None or v == "" else int(v))
+        except (TypeError, ValueError):
+            try:
+                out.append(int(float(v)))
+            except (TypeError, ValueError):
+                out.append(None)
+                bad += 1
+    if bad:
+        log.warning("column %s: %d value(s) are not integers and were loaded as null", name, bad)
+    return pa.array(out, pa.int64())
+
+
+def _as_text(v: Any) -> str | None:
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, (dict, list)):
+        return orjson.dumps(v).decode()
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def _as_float(v: Any) -> float | None:
+    if v is None or v == "":
+        return None
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _as_bool(v: Any) -> bool | None:
+    if v is None or v == "":
+        return None
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, (int, float)):
+        return bool(v)
+    return str(v).strip().lower() in ("1", "true", "yes", "y")

@@ -1,0 +1,173 @@
+"""Engagement resources (emailings, statistics, destinations and the six event tables) for one mail product.
+
+Each resource is its table's declaration (tables.py) plus a plan (engine.py) chosen by its cursor kind; the
+cursor itself lives in `dlt.sources.incremental`, so it advances only when the load that carries it commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+
+import dlt
+import pyarrow as pa
+from dlt.extract.resource import DltResource
+
+from copernica_source.account import Account
+from copernica_source.engine import (
+    COPERNICA_TIME,
+    Reader,
+    keyset_plan,
+    objects_plan,
+    run,
+    windows_plan,
+)
+from copernica_source.tables import TableSpec, engagement_tables
+
+MAX_ID = 2**62
+
+
+def engagement_resources(account: Account, product: str) -> list[DltResource]:
+    """The nine tables of `product` as dlt resources, named `{product}_{table}`."""
+    specs = {spec.name: spec for spec in engagement_tables(product)}
+    emailings = _emailings(account, product, specs["emailings"])
+    resources = [emailings, _statistics(account, product, specs["emailing_statistics"], emailings)]
+    for spec in specs.values():
+        if spec.cursor == "id":
+            resources.append(_id_cursor_events(account, product, spec))
+        elif spec.cursor in ("window", "date_window"):
+            resources.append(_windowed(account, product, spec))
+    return resources
+
+
+def _hints(product: str, spec: TableSpec) -> dict[str, Any]:
+    return {
+        "name": f"{product}_{spec.name}",
+        "primary_key": list(spec.primary_key),
+        "write_disposition": "merge",
+        "columns": spec.schema.dlt_columns(),
+    }
+
+
+def _reader(account: Account, spec: TableSpec, **kwargs: Any) -> Reader:
+    s = account.settings
+    return Reader(account.client, spec.schema, s.timezone, page_size=s.page_size, **kwargs)
+
+
+BATCH_ROWS = 20_000
+
+
+def _tables(pages: Iterator[Any], batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """Pages gathered into batches of ~`batch_rows`: dlt's per-item overhead (hint evaluation, schema checks)
+    is paid per batch, not per page, and memory stays bounded."""
+    pending: list[pa.Table] = []
+    rows = 0
+    for page in pages:
+        if page.table is not None and page.table.num_rows:
+            pending.append(page.table)
+            rows += page.table.num_rows
+            if rows >= batch_rows:
+                yield pa.concat_tables(pending, promote_options="default")
+                pending, rows = [], 0
+    if pending:
+        yield pa.concat_tables(pending, promote_options="default")
+
+
+def _id_cursor_events(account: Account, product: str, spec: TableSpec) -> DltResource:
+    """html events: `fields[]=id>N` from the last ID loaded; start/end dates filter on timestamp.
+
+    With `end_date` the run is a backfill: it ignores and keeps the incremental state."""
+    s = account.settings
+    backfill = s.end_date is not None
+    cursor = dlt.sources.incremental("id", initial_value=0, end_value=MAX_ID if backfill else None)
+
+    def events(last_id: dlt.sources.incremental[int] = cursor) -> Iterator[pa.Table]:
+        params: list[tuple[str, str]] = []
+        if s.start_date is not None:
+            params.append(("fields[]", f"timestamp>={s.local(s.start_date).strftime(COPERNICA_TIME)}"))
+        if s.end_date is not None:
+            params.append(("fields[]", f"timestamp<{s.local(s.end_date).strftime(COPERNICA_TIME)}"))
+        reader = _reader(account, spec)
+        after = int(last_id.start_value or 0)
+        seeds, handle = keyset_plan(reader, spec.path.format(p=account.prefix(product)), params, after)
+        yield from _tables(run(reader, seeds, handle, s.max_concurrency))
+
+    return dlt.resource(events, **_hints(product, spec))
+
+
+def _windowed(account: Account, product: str, spec: TableSpec) -> DltResource:
+    """draganddrop events (`begintime`/`endtime`) and destinations (`from`/`to` dates): time windows from the
+    last loaded time minus a lookback for late rows, read side by side; overlap is merged away on `id`."""
+    s = account.settings
+    dates_only = spec.cursor == "date_window"
+    cursor = dlt.sources.incremental(
+        spec.cursor_column,
+        initial_value=s.start_date,
+        end_value=s.end_date,
+        lag=s.lookback_days * 86400 if s.end_date is None else None,
+    )
+
+    def windowed(updated: dlt.sources.incremental[datetime] = cursor) -> Iterator[pa.Table]:
+        prefix = account.prefix(product)
+        begin = s.local(updated.start_value) if updated.start_value is not None else account.first_emailing_time(product)
+        if begin is None:
+            return  # no emailing was ever sent: nothing to read
+        end = s.local(updated.end_value) if updated.end_value is not None else s.now_local()
+        if dates_only:
+            begin = begin.replace(hour=0, minute=0, second=0)
+        reader = _reader(account, spec)
+        seeds, handle = windows_plan(
+            reader, spec.path.format(p=prefix), [], _windows(begin, end, s.max_window_days),
+            "from" if dates_only else "begintime", "to" if dates_only else "endtime",
+            time_format="%Y-%m-%d" if dates_only else COPERNICA_TIME,
+            resolution=timedelta(days=1) if dates_only else timedelta(seconds=1),
+        )
+        yield from _tables(run(reader, seeds, handle, s.max_concurrency))
+
+    return dlt.resource(windowed, **_hints(product, spec))
+
+
+def _emailings(account: Account, product: str, spec: TableSpec) -> DltResource:
+    """Emailings from `fromdate`; every run re-reads a rolling window, since counters change after sending."""
+    s = account.settings
+    cursor = dlt.sources.incremental(
+        "timestamp",
+        initial_value=s.start_date,
+        end_value=s.end_date,
+        lag=s.emailing_window_days * 86400 if s.end_date is None else None,
+    )
+
+    def emailings(sent: dlt.sources.incremental[datetime] = cursor) -> Iterator[pa.Table]:
+        begin = s.local(sent.start_value) if sent.start_value is not None else datetime(2000, 1, 1)
+        end = s.local(sent.end_value) if sent.end_value is not None else s.now_local()
+        reader = _reader(account, spec)
+        seeds, handle = windows_plan(
+            reader, spec.path.format(p=account.prefix(product)), [], [(begin, end)], "fromdate", "todate"
+        )
+        yield from _tables(run(reader, seeds, handle, s.max_concurrency))
+
+    return dlt.resource(emailings, **_hints(product, spec))
+
+
+def _statistics(account: Account, product: str, spec: TableSpec, emailings: DltResource) -> DltResource:
+    """Statistics of every emailing the emailings resource (re-)read this run: one GET each, side by side."""
+    s = account.settings
+
+    def statistics(batch: pa.Table) -> Iterator[pa.Table]:
+        prefix = account.prefix(product)
+        ids = [i for i in batch.column("id").to_pylist() if i is not None]
+        reader = _reader(account, spec, extra=lambda task, raw: {"emailing_id": [task.meta]})
+        seeds, handle = objects_plan((spec.path.format(p=prefix, id=i), i) for i in ids)
+        yield from _tables(run(reader, seeds, handle, s.max_concurrency), batch_rows=len(ids))
+
+    return dlt.transformer(statistics, data_from=emailings, **_hints(product, spec))
+
+
+def _windows(begin: datetime, end: datetime, max_days: float) -> Iterator[tuple[datetime, datetime]]:
+    """Consecutive windows covering [begin, end]; a window's end is the next one's begin (merge dedups)."""
+    step = timedelta(days=max_days)
+    cursor = begin
+    while cursor < end:
+        nxt = min(cursor + step, end)
+        yield cursor, nxt
+        cursor = nxt

@@ -1,0 +1,215 @@
+"""The one loop: fetch pages side by side, type them into Arrow, hand them over in completion order.
+
+Every table is read by a *plan*: seed tasks (a first page per window or key range) and a rule that turns
+each finished page into follow-up tasks. The scheduler keeps `max_concurrency` requests in flight, runs the
+JSON parse and the Arrow typing on its worker threads, and yields typed tables to the resource as they
+arrive. Follow-ups go before new seeds, so a window is finished before the next one is opened.
+
+Paging rules that hold for Copernica (see BEHAVIOUR.md section 2): `start` is a skip offset and gets slow
+when deep, `total` is exact but costs, a short page is the last one. So a plan asks for `total` on the first
+page of a range only, fetches the rest of the range by offset concurrently, and never goes deeper than
+`max_offset_pages` pages: a longer key range continues from the last ID seen (keyset), a longer time window
+is split in two.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import pyarrow as pa
+
+from copernica_source.arrow_rows import Schema, rows_to_arrow
+from copernica_source.client import CopernicaClient
+
+COPERNICA_TIME = "%Y-%m-%d %H:%M:%S"
+
+
+@dataclass(frozen=True)
+class Task:
+    """One GET to make. `kind` and `meta` tell the plan what the answer means."""
+
+    path: str
+    params: tuple[tuple[str, Any], ...]
+    kind: str = "page"
+    start: int = 0
+    meta: Any = None
+    priority: bool = False
+
+
+@dataclass
+class Page:
+    """A finished task: its typed rows (may be empty) and what the plan learned from it."""
+
+    task: Task
+    table: pa.Table | None
+    count: int
+    total: int | None
+    last_row: dict[str, Any] | None
+    raw: Any = None
+
+
+Handler = Callable[[Page], Iterable[Task]]
+
+
+@dataclass
+class Reader:
+    """What a plan needs to read pages of one table."""
+
+    client: CopernicaClient
+    schema: Schema
+    timezone: str
+    page_size: int = 1000
+    max_offset_pages: int = 50
+    extra: Callable[[Task, Any], dict[str, Any]] | None = None
+
+    def fetch(self, task: Task) -> Page:
+        params = list(task.params)
+        if task.kind != "object":
+            params += [("start", task.start), ("limit", self.page_size)]
+            if task.kind == "first":
+                params.append(("total", "true"))
+            else:
+                params.append(("total", "false"))
+        raw = self.client.get(task.path, params)
+        if task.kind == "object":
+            rows = [raw] if isinstance(raw, dict) and raw else []
+            total = None
+        elif isinstance(raw, list):  # bare arrays (profileids and friends)
+            rows, total = raw, len(raw)
+        else:
+            rows = (raw or {}).get("data") or []
+            total = (raw or {}).get("total")
+            total = int(total) if total is not None else None
+        extra = self.extra(task, raw) if self.extra and rows else None
+        table = rows_to_arrow(rows, self.schema, self.timezone, extra) if rows and isinstance(rows[0], dict) else None
+        return Page(task, table, len(rows), total, rows[-1] if rows and isinstance(rows[-1], dict) else None, raw)
+
+
+def run(reader: Reader, seeds: Iterable[Task], handle: Handler, max_concurrency: int) -> Iterator[Page]:
+    """Run tasks on a thread pool, at most `max_concurrency` in flight; yield pages as they complete."""
+    seed_iter = iter(seeds)
+    followups: deque[Task] = deque()
+    in_flight: dict[Future[Page], Task] = {}
+    pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="copernica")
+    try:
+        seeds_left = True
+        while True:
+            while len(in_flight) < max_concurrency:
+                if followups:
+                    task = followups.popleft()
+                elif seeds_left:
+                    task = next(seed_iter, None)  # type: ignore[arg-type]
+                    if task is None:
+                        seeds_left = False
+                        break
+                else:
+                    break
+                in_flight[pool.submit(reader.fetch, task)] = task
+            if not in_flight:
+                return
+            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in done:
+                in_flight.pop(future)
+                page = future.result()  # a failed page fails the run: the cursor does not advance
+                for task in handle(page):
+                    if task.priority:
+                        followups.appendleft(task)
+                    else:
+                        followups.append(task)
+                yield page
+    finally:
+        for future in in_flight:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+# -- plans ---------------------------------------------------------------------------------------------------
+
+
+def offset_followups(page: Page, page_size: int, max_pages: int) -> list[Task]:
+    """After the first page of a range: the remaining pages by offset, up to `max_pages` pages deep."""
+    task = page.task
+    if page.total is None:  # the server ignored total=true: walk page by page
+        return walk_on(page, page_size)
+    pages = min(math.ceil(page.total / page_size), max_pages)
+    return [replace(task, kind="page", start=i * page_size, priority=False) for i in range(1, pages)]
+
+
+def walk_on(page: Page, page_size: int) -> list[Task]:
+    """Without a total (the server ignored `total=true`), the next page is known only when this one is full."""
+    if page.count < page_size:
+        return []
+    return [replace(page.task, kind="walk", start=page.task.start + page_size, priority=True)]
+
+
+def windows_plan(
+    reader: Reader, path: str, params: Sequence[tuple[str, Any]], windows: Iterable[tuple[datetime, datetime]],
+    begin_param: str, end_param: str, time_format: str = COPERNICA_TIME,
+    resolution: timedelta = timedelta(seconds=1),
+) -> tuple[Iterator[Task], Handler]:
+    """Time windows read side by side; a window too big for `max_offset_pages` is split in two and re-read."""
+
+    def task_for(begin: datetime, end: datetime) -> Task:
+        window = ((begin_param, begin.strftime(time_format)), (end_param, end.strftime(time_format)))
+        return Task(path, tuple(params) + window, kind="first", meta=(begin, end))
+
+    def handle(page: Page) -> list[Task]:
+        task = page.task
+        if task.kind == "walk":
+            return walk_on(page, reader.page_size)
+        if task.kind != "first":
+            return []
+        begin, end = task.meta
+        too_deep = page.total is not None and page.total > reader.max_offset_pages * reader.page_size
+        middle = begin + ((end - begin) // 2 // resolution) * resolution
+        if too_deep and begin < middle < end:
+            page.table = None  # re-read by the two halves (overlap at the boundary is merged away)
+            return [replace(task_for(begin, middle), priority=True), replace(task_for(middle, end), priority=True)]
+        # a window that cannot be split further is read to its end, however deep
+        return offset_followups(page, reader.page_size, 10**9 if too_deep else reader.max_offset_pages)
+
+    return (task_for(b, e) for b, e in windows), handle
+
+
+def keyset_plan(
+    reader: Reader, path: str, params: Sequence[tuple[str, Any]], after_id: int, id_key: str = "ID"
+) -> tuple[Iterator[Task], Handler]:
+    """Rows with `id > after_id`, ascending: ranges of `max_offset_pages` pages read by offset side by side;
+    the last page of a range is fetched first, and its last ID opens the next range (keyset), so offsets stay
+    shallow however many rows there are and new rows arriving during the run are picked up at the end."""
+
+    def first(anchor: int) -> Task:
+        return Task(path, tuple(params) + (("fields[]", f"id>{anchor}"),), kind="first", meta=anchor)
+
+    def handle(page: Page) -> list[Task]:
+        task = page.task
+        size, cap = reader.page_size, reader.max_offset_pages
+        if task.kind == "walk":
+            return walk_on(page, size)
+        if task.kind == "first":
+            if page.total is None:
+                return walk_on(page, size)
+            pages = math.ceil(page.total / size)
+            if pages <= cap:
+                return [replace(task, kind="page", start=i * size) for i in range(1, pages)]
+            last = replace(task, kind="range_end", start=(cap - 1) * size, priority=True)
+            return [last] + [replace(task, kind="page", start=i * size) for i in range(1, cap - 1)]
+        if task.kind == "range_end" and page.last_row is not None and page.count >= size:
+            return [replace(first(int(_key(page.last_row, id_key))), priority=True)]
+        return []
+
+    return iter([first(after_id)]), handle
+
+
+def objects_plan(paths: Iterable[tuple[str, Any]]) -> tuple[Iterator[Task], Handler]:
+    """One GET per object (e.g. statistics of each emailing)."""
+    return (Task(p, (), kind="object", meta=m) for p, m in paths), lambda page: []
+
+
+def _key(row: dict[str, Any], key: str) -> Any:
+    return row[key] if key in row else row.get(key.lower(), row.get(key.upper()))

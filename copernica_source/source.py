@@ -1,0 +1,74 @@
+"""`copernica_source(...)`: the dlt source, the package's face. Config lives in `[sources.copernica]`."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import dlt
+from dlt.extract.source import DltSource
+
+from copernica_source.account import Account, Settings, parse_moment
+from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient
+from copernica_source.engagement import engagement_resources
+from copernica_source.errors import ConfigurationError
+from copernica_source.tables import PRODUCTS
+
+
+def make_client(
+    access_token: str,
+    base_url: str = DEFAULT_BASE_URL,
+    api_version: int = 4,
+    auth_url: str = DEFAULT_AUTH_URL,
+    max_concurrency: int = 8,
+) -> CopernicaClient:
+    """The client every entry point (load, push-profiles, data-request) builds from the same settings."""
+    return CopernicaClient(
+        access_token, base_url=base_url, api_version=api_version, auth_url=auth_url, max_concurrency=max_concurrency
+    )
+
+
+@dlt.source(name="copernica", section="copernica", max_table_nesting=0)
+def copernica_source(
+    access_token: str = dlt.secrets.value,
+    base_url: str = DEFAULT_BASE_URL,
+    api_version: int = 4,
+    auth_url: str = DEFAULT_AUTH_URL,
+    start_date: Any = None,
+    end_date: Any = None,
+    timezone: str = "Europe/Amsterdam",
+    page_size: int = 1000,
+    max_concurrency: int = 8,
+    products: Sequence[str] = PRODUCTS,
+    lookback_days: float = 3.0,
+    emailing_window_days: float = 30.0,
+) -> Any:
+    """Copernica emailings, statistics, destinations and engagement events, typed, incremental and merged on keys.
+
+    `start_date`/`end_date` bound a backfill (with `end_date`, incremental state is left alone);
+    `lookback_days` re-reads late events of draganddrop windows and destinations; `emailing_window_days`
+    re-reads recent emailings and refreshes their statistics.
+    """
+    if isinstance(products, str):
+        products = [p.strip() for p in products.split(",") if p.strip()]
+    unknown = [p for p in products if p not in PRODUCTS]
+    if unknown:
+        raise ConfigurationError(f"products: unknown {unknown}; choose from {list(PRODUCTS)}")
+    if not 1 <= int(page_size) <= 1000:
+        raise ConfigurationError(f"page_size must be between 1 and 1000 (Copernica's cap), not {page_size}")
+    settings = Settings(
+        timezone=timezone,
+        start_date=parse_moment(start_date, timezone, "start_date"),
+        end_date=parse_moment(end_date, timezone, "end_date"),
+        page_size=int(page_size),
+        max_concurrency=max(1, int(max_concurrency)),
+        lookback_days=float(lookback_days),
+        emailing_window_days=float(emailing_window_days),
+    )
+    if settings.start_date and settings.end_date and settings.end_date <= settings.start_date:
+        raise ConfigurationError("end_date must be after start_date")
+    client = make_client(access_token, base_url, api_version, auth_url, settings.max_concurrency)
+    account = Account(client, settings)
+    return [r for product in products for r in engagement_resources(account, product)]
+
+
+__all__ = ["copernica_source", "make_client", "DltSource"]

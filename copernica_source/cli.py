@@ -1,0 +1,40 @@
+"""`copernica load | simulator | ...`: the command line. Each command reads the same `[sources.copernica]` settings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Callable
+
+from copernica_source.errors import CopernicaError
+
+Command = Callable[[argparse.Namespace], int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "simulator":  # the simulator owns its options
+        from copernica_source.simulator.cli import main as simulator_main
+
+        return simulator_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="copernica", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from copernica_source.load_command import add_load_command
+
+    add_load_command(commands)
+    from copernica_source.push_command import add_push_profiles_command; add_push_profiles_command(commands)
+    from copernica_source.datarequest_command import add_data_request_command; add_data_request_command(commands)
+    commands.add_parser("simulator", help="run the bundled Copernica API simulator (see `copernica simulator -h`)")
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args))
+    except CopernicaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""`copernica load`: run the engagement pipeline (or the demo against the bundled simulator) and summarise."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from typing import Any, Iterator
+
+import dlt
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from copernica_source.client import CopernicaClient
+from copernica_source.errors import CopernicaError
+from copernica_source.source import copernica_source
+
+DEMO_EVENTS = 20_000
+
+
+def add_load_command(commands: Any) -> None:
+    p = commands.add_parser("load", help="load Copernica into DuckDB or any dlt destination")
+    p.add_argument("--demo", action="store_true", help="start the bundled simulator and load it (no account needed)")
+    p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
+    p.add_argument("--duckdb-file", default="copernica.duckdb", help="DuckDB file for --destination duckdb")
+    p.add_argument("--dataset", default="copernica", help="dataset (schema) name in the destination")
+    p.add_argument("--pipeline-name", default="copernica")
+    p.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default ~/.dlt/pipelines)")
+    p.add_argument("--resources", default=None, help="comma-separated table names, e.g. html_clicks,html_emailings")
+    p.add_argument("--start-date", default=None, help="load from this date (YYYY-MM-DD[ HH:MM:SS], Copernica time)")
+    p.add_argument("--end-date", default=None, help="load up to this date: a backfill that keeps incremental state")
+    p.add_argument("--full-refresh", action="store_true", help="drop this source's tables and state, load everything")
+    p.add_argument("--demo-events", type=int, default=DEMO_EVENTS, help=argparse.SUPPRESS)
+    p.set_defaults(run=run_load)
+
+
+@contextlib.contextmanager
+def _demo_simulator(events: int) -> Iterator[dict[str, Any]]:
+    from copernica_source.simulator import Simulator
+
+    with Simulator(events=events, seed=1) as sim:
+        print(f"demo: simulator at {sim.base_url} ({events} html clicks and the rest)", file=sys.stderr)
+        yield {"access_token": sim.access_token, "base_url": sim.base_url, "auth_url": sim.auth_url}
+
+
+def run_load(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    requests_before = CopernicaClient.total_requests()
+    with _demo_simulator(args.demo_events) if args.demo else contextlib.nullcontext({}) as connection:
+        kwargs: dict[str, Any] = dict(connection)
+        if args.start_date:
+            kwargs["start_date"] = args.start_date
+        if args.end_date:
+            kwargs["end_date"] = args.end_date
+        source = copernica_source(**kwargs)
+        if args.resources:
+            wanted = [r.strip() for r in args.resources.split(",") if r.strip()]
+            unknown = sorted(set(wanted) - set(source.resources))
+            if unknown:
+                print(f"error: unknown resources {unknown}; choose from {sorted(source.resources)}", file=sys.stderr)
+                return 2
+            source = source.with_resources(*wanted)
+        destination: Any = args.destination
+        if destination == "duckdb":
+            destination = dlt.destinations.duckdb(args.duckdb_file)
+        pipeline = dlt.pipeline(
+            pipeline_name=args.pipeline_name,
+            destination=destination,
+            dataset_name=args.dataset,
+            pipelines_dir=args.pipelines_dir,
+            progress=dlt.progress.log(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
+        )
+        try:
+            info = pipeline.run(source, refresh="drop_sources" if args.full_refresh else None)
+            info.raise_on_failed_jobs()
+        except PipelineStepFailed as exc:
+            cause = _copernica_cause(exc)
+            print(f"error: {cause or _one_line(exc)}", file=sys.stderr)
+            return 1
+    _print_summary(pipeline, time.monotonic() - started, CopernicaClient.total_requests() - requests_before)
+    return 0
+
+
+def _copernica_cause(exc: BaseException) -> CopernicaError | None:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, CopernicaError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _print_summary(pipeline: dlt.Pipeline, seconds: float, requests: int) -> None:
+    trace = pipeline.last_trace
+    loaded = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
+    totals: dict[str, int] = {}
+    with contextlib.suppress(Exception), pipeline.sql_client() as sql:
+        for table in sorted(pipeline.default_schema.data_table_names()):
+            totals[table] = sql.execute_sql(f"SELECT count(*) FROM {sql.make_qualified_table_name(table)}")[0][0]
+    tables = sorted(set(totals) | {t for t in loaded if not t.startswith("_dlt")})
+    width = max([len(t) for t in tables] + [5])
+    print(f"\nloaded into {pipeline.destination.destination_name} dataset '{pipeline.dataset_name}'")
+    print(f"{'table':<{width}}  {'this run':>10}  {'in table':>10}")
+    for table in tables:
+        total = totals.get(table)
+        print(f"{table:<{width}}  {loaded.get(table, 0):>10,}  {'' if total is None else f'{total:,}':>10}")
+    rows = sum(v for k, v in loaded.items() if not k.startswith("_dlt"))
+    print(f"{rows:,} rows in {seconds:.1f}s with {requests:,} API requests")

@@ -1,0 +1,63 @@
+"""Typing a page into Arrow: the declared types whatever shape Copernica's JSON takes, nothing dropped."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import orjson
+import pyarrow as pa
+
+from copernica_source.arrow_rows import Schema, cols, rows_to_arrow
+
+SCHEMA = Schema(cols("ID:int timestamp:ts from_address.email:str smtp-response:str messageID:str success:bool "
+                     "report:json attempts:int"))
+
+
+def test_uniform_and_irregular_pages_give_the_same_typed_table() -> None:
+    uniform = [
+        {"ID": "1", "timestamp": "2025-01-31 12:00:00", "from_address": {"name": "a", "email": "a@x.nl"},
+         "smtp-response": "250 ok", "messageID": "m1", "success": True, "report": {"a": 1}, "attempts": 1},
+        {"ID": "2", "timestamp": "2025-07-01 12:00:00", "from_address": {"name": "b", "email": "b@x.nl"},
+         "smtp-response": "", "messageID": "m2", "success": False, "report": {"b": [1, 2]}, "attempts": "2"},
+    ]
+    irregular = [dict(uniform[0]), {k: v for k, v in uniform[1].items() if k != "attempts"} | {"attempts": "2"}]
+    irregular[1] = dict(reversed(list(irregular[1].items())))
+    a = rows_to_arrow(uniform, SCHEMA, "Europe/Amsterdam")
+    b = rows_to_arrow(irregular, SCHEMA, "Europe/Amsterdam")
+    assert a.schema == b.schema == SCHEMA.arrow()
+    assert a.to_pylist() == b.to_pylist()
+    rows = a.to_pylist()
+    assert rows[0]["id"] == 1 and rows[1]["attempts"] == 2
+    # winter (CET, +1) and summer (CEST, +2) local times become the right UTC instants
+    assert rows[0]["timestamp"] == datetime(2025, 1, 31, 11, 0, tzinfo=timezone.utc)
+    assert rows[1]["timestamp"] == datetime(2025, 7, 1, 10, 0, tzinfo=timezone.utc)
+    assert rows[0]["from_address__email"] == "a@x.nl" and rows[0]["message_id"] == "m1"
+    assert rows[1]["smtp_response"] is None, "Copernica's empty string is a null"
+    # JSON columns keep each row's own keys (no unified struct with invented nulls)
+    assert orjson.loads(rows[0]["report"]) == {"a": 1} and orjson.loads(rows[1]["report"]) == {"b": [1, 2]}
+
+
+def test_mixed_types_zero_dates_and_missing_keys() -> None:
+    rows = [
+        {"ID": 5, "timestamp": "0000-00-00 00:00:00", "success": "1", "attempts": 3},
+        {"ID": "6", "timestamp": "2025-03-30 02:30:00", "success": None},  # a time that does not exist (DST)
+        {"ID": "7", "timestamp": "2025-10-26 02:30:00", "success": "0", "attempts": ""},  # an ambiguous one
+    ]
+    table = rows_to_arrow(rows, SCHEMA, "Europe/Amsterdam")
+    assert table.schema == SCHEMA.arrow()
+    got = table.to_pylist()
+    assert [r["id"] for r in got] == [5, 6, 7]
+    assert got[0]["timestamp"] is None, "a zero date means no value"
+    assert got[1]["timestamp"] == datetime(2025, 3, 30, 1, 0, tzinfo=timezone.utc)
+    assert got[2]["timestamp"] == datetime(2025, 10, 26, 0, 30, tzinfo=timezone.utc)
+    assert [r["success"] for r in got] == [True, None, False]
+    assert [r["attempts"] for r in got] == [3, None, None]
+    assert got[0]["from_address__email"] is None
+
+
+def test_undeclared_keys_are_kept_as_text_columns() -> None:
+    rows = [{"ID": "1", "brand-new": "x", "nested_new": {"k": 1}}, {"ID": "2", "brand-new": 7}]
+    table = rows_to_arrow(rows, SCHEMA, "UTC")
+    assert table.column("brand_new").to_pylist() == ["x", "7"]
+    assert table.column("nested_new").to_pylist() == ['{"k":1}', None]
+    assert table.schema.field("brand_new").type == pa.string()

@@ -1,0 +1,125 @@
+"""`copernica load` as users run it: subprocesses, a standalone simulator, SIGKILL, wrong tokens."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import duckdb
+import pytest
+
+TOKEN = "tok-S3CRET-0123456789abcdef"
+JWT = re.compile(r"eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.")
+
+
+@pytest.fixture
+def standalone_simulator() -> Iterator[dict[str, str]]:
+    """`python -m copernica_source.simulator` in its own process, as a user would start it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "copernica_source.simulator", "--port", "0", "--events", "20000", "--seed", "3",
+         "--latency-ms", "20", "--access-token", TOKEN],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        settings = dict(part.split("=", 1) for part in line.split())
+        assert set(settings) == {"base_url", "auth_url", "access_token"}, line
+        yield settings
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _env(sim: dict[str, str], token: str | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "SOURCES__COPERNICA__ACCESS_TOKEN": token or sim["access_token"],
+        "SOURCES__COPERNICA__BASE_URL": sim["base_url"],
+        "SOURCES__COPERNICA__AUTH_URL": sim["auth_url"],
+        "RUNTIME__LOG_LEVEL": "INFO",
+    })
+    return env
+
+
+def _load_cmd(tmp_path: Path, name: str) -> list[str]:
+    return [sys.executable, "-m", "copernica_source.cli", "load", "--duckdb-file", str(tmp_path / f"{name}.duckdb"),
+            "--pipelines-dir", str(tmp_path / f"pipelines_{name}"), "--pipeline-name", name]
+
+
+def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        names = [r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='copernica' "
+            "AND table_name NOT LIKE '_dlt%'").fetchall()]
+        out = {}
+        for name in sorted(names):
+            cols = [r[0] for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema='copernica' AND table_name=? "
+                "AND column_name NOT LIKE '_dlt%' ORDER BY column_name", [name]).fetchall()]
+            out[name] = con.execute(f"SELECT {', '.join(cols)} FROM copernica.{name} ORDER BY ALL").fetchall()
+        return out
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_extract_then_rerun_equals_clean_run(tmp_path: Path, standalone_simulator: dict[str, str]) -> None:
+    env = _env(standalone_simulator)
+    victim = subprocess.Popen(_load_cmd(tmp_path, "killed"), env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    time.sleep(4.0)  # well into the extract of ~100k rows at 20 ms per page
+    assert victim.poll() is None, "the load finished before it could be killed; make it bigger"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+
+    rerun = subprocess.run(_load_cmd(tmp_path, "killed"), env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stderr
+    clean = subprocess.run(_load_cmd(tmp_path, "clean"), env=env, capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr
+
+    killed_tables, clean_tables = _tables(tmp_path / "killed.duckdb"), _tables(tmp_path / "clean.duckdb")
+    assert set(clean_tables) >= {"html_clicks", "draganddrop_clicks", "html_emailings"}
+    assert killed_tables == clean_tables
+    assert "rows in" in clean.stdout  # the summary
+
+
+def test_wrong_token_fails_at_once_and_leaks_nowhere(tmp_path: Path, standalone_simulator: dict[str, str]) -> None:
+    wrong = "tok-WRONG-fedcba9876543210"
+    started = time.monotonic()
+    result = subprocess.run(_load_cmd(tmp_path, "wrong"), env=_env(standalone_simulator, wrong),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert time.monotonic() - started < 30, "a rejected token must not be retried"
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("error:") and "rejected the access token" in last_line
+    for secret in (wrong, TOKEN):
+        assert secret not in result.stdout + result.stderr
+        _assert_not_in_files(tmp_path, secret)
+
+
+def test_token_and_jwt_never_stored_after_a_successful_load(tmp_path: Path, standalone_simulator: dict[str, str]) -> None:
+    cmd = _load_cmd(tmp_path, "ok") + ["--resources", "html_clicks,html_emailings,draganddrop_deliveries"]
+    result = subprocess.run(cmd, env=_env(standalone_simulator), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "html_clicks" in result.stdout
+    assert TOKEN not in result.stdout + result.stderr
+    assert not JWT.search(result.stdout + result.stderr)
+    _assert_not_in_files(tmp_path, TOKEN)
+    for path in tmp_path.rglob("*"):  # no JWT either (it is as good as the token for a day)
+        if path.is_file():
+            assert not JWT.search(path.read_bytes().decode("latin-1")), f"a JWT found in {path}"
+
+
+def _assert_not_in_files(root: Path, secret: str) -> None:
+    """State, trace, load packages, the DuckDB file: the secret is in none of them."""
+    needle = secret.encode()
+    for path in root.rglob("*"):
+        if path.is_file():
+            assert needle not in path.read_bytes(), f"secret found in {path}"

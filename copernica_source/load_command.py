@@ -16,6 +16,24 @@ from copernica_source.errors import CopernicaError
 from copernica_source.source import copernica_source
 
 DEMO_EVENTS = 20_000
+DUCKDB_MEMORY_LIMIT = "256MB"
+
+
+def duckdb_destination(path: str, memory_limit: str | None = DUCKDB_MEMORY_LIMIT) -> Any:
+    """DuckDB with a bounded buffer for the loader's merges (it spills to disk beyond it): without a limit DuckDB
+    may take most of the machine's memory to merge a large first load."""
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    config = {"memory_limit": memory_limit} if memory_limit else None
+    return dlt.destinations.duckdb(DuckDbCredentials(path, global_config=config))
+
+
+def use_system_allocator() -> None:
+    """Arrow's default allocator keeps freed memory per worker thread; the system one gives it back, which keeps
+    a long extract's footprint flat. Process-wide, so the command sets it, not the library."""
+    import pyarrow as pa
+
+    pa.set_memory_pool(pa.system_memory_pool())
 
 
 def add_load_command(commands: Any) -> None:
@@ -23,6 +41,8 @@ def add_load_command(commands: Any) -> None:
     p.add_argument("--demo", action="store_true", help="start the bundled simulator and load it (no account needed)")
     p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
     p.add_argument("--duckdb-file", default="copernica.duckdb", help="DuckDB file for --destination duckdb")
+    p.add_argument("--duckdb-memory-limit", default=DUCKDB_MEMORY_LIMIT,
+                   help=f"DuckDB memory for the load step (default {DUCKDB_MEMORY_LIMIT}; 'none' for DuckDB's default)")
     p.add_argument("--dataset", default="copernica", help="dataset (schema) name in the destination")
     p.add_argument("--pipeline-name", default="copernica")
     p.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default ~/.dlt/pipelines)")
@@ -44,6 +64,7 @@ def _demo_simulator(events: int) -> Iterator[dict[str, Any]]:
 
 
 def run_load(args: argparse.Namespace) -> int:
+    use_system_allocator()
     started = time.monotonic()
     requests_before = CopernicaClient.total_requests()
     with _demo_simulator(args.demo_events) if args.demo else contextlib.nullcontext({}) as connection:
@@ -62,7 +83,8 @@ def run_load(args: argparse.Namespace) -> int:
             source = source.with_resources(*wanted)
         destination: Any = args.destination
         if destination == "duckdb":
-            destination = dlt.destinations.duckdb(args.duckdb_file)
+            limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit
+            destination = duckdb_destination(args.duckdb_file, limit)
         pipeline = dlt.pipeline(
             pipeline_name=args.pipeline_name,
             destination=destination,

@@ -1,0 +1,464 @@
+"""`copernica push-profiles`: push rows of a file or a DuckDB query into a Copernica database as profiles.
+
+The command checks the whole input before the first write (readable, key and columns known to the database),
+then runs a dlt pipeline that ends in the `copernica_profiles` destination. A killed run leaves a load package
+behind; running the same command again finishes that package (rows already done are not sent again) instead
+of pushing the input a second time. Row results go to `--results` (CSV or Parquet) and a summary is printed;
+the exit code is 1 when any row was rejected or failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import json
+import os
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+import dlt
+import duckdb
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from dlt.pipeline.exceptions import PipelineStepFailed
+
+from copernica_source.destination import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_CONCURRENCY,
+    MODES,
+    RowResult,
+    append_results,
+    close_writers,
+    copernica_profiles,
+    read_results,
+)
+from copernica_source.errors import ConfigurationError, CopernicaError
+from copernica_source.profile_validation import ROW_COLUMN, check_row, fetch_database, plan_columns
+from copernica_source.settings import client_from_config
+
+TABLE_NAME = "profiles"
+DEFAULT_RESULTS = "push_profiles_results.csv"
+READ_BATCH = 10_000
+
+
+@dataclass
+class InputData:
+    """An input checked to be readable: its columns (after --map), batches with `_row`, and unreadable records."""
+
+    description: str
+    columns: list[str]
+    batches: Callable[[], Iterator[pa.RecordBatch]]
+    problems: list[RowResult] = field(default_factory=list)
+    rows: int = 0
+
+
+class InputError(ConfigurationError):
+    """The input cannot be read (missing, empty, malformed beyond single records)."""
+
+
+# -- readers ------------------------------------------------------------------------------------------------
+def _numbered(batches: Iterator[pa.RecordBatch], skip: set[int] | None = None) -> Iterator[pa.RecordBatch]:
+    """Add the 1-based input record number; records in `skip` (unreadable ones, reported apart) keep theirs."""
+    skip = skip or set()
+    n = 0
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        numbers = []
+        for _ in range(batch.num_rows):
+            n += 1
+            while n in skip:
+                n += 1
+            numbers.append(n)
+        yield batch.append_column(ROW_COLUMN, pa.array(numbers, pa.int64()))
+
+
+def read_csv_input(path: str) -> InputData:
+    """All columns as text (typed later against the field definitions); empty cells are null.
+    A first pass with the csv module finds records with the wrong number of cells, by record and line."""
+    header: list[str] | None = None
+    problems: list[RowResult] = []
+    bad: set[int] = set()
+    rows = 0
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f, strict=True)
+            for record in reader:
+                if header is None:
+                    header = record
+                    continue
+                if not record:
+                    continue  # blank line, as pyarrow skips it
+                rows += 1
+                if len(record) != len(header):
+                    bad.add(rows)
+                    problems.append(RowResult(rows, None, "rejected", None,
+                                              f"malformed CSV record at line {reader.line_num}: {len(record)} cells, "
+                                              f"the header has {len(header)}"))
+    except csv.Error as exc:
+        raise InputError(f"{path}: malformed CSV: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    if header is None or not any(h.strip() for h in header):
+        raise InputError(f"{path}: the file is empty (no header row)")
+    _check_header(path, header)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        reader = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
+                                                 strings_can_be_null=True, null_values=[""]),
+        )
+        yield from _numbered(iter(reader), bad)
+
+    return InputData(path, list(header), batches, problems, rows - len(bad))
+
+
+def _check_header(path: str, header: list[str]) -> None:
+    blank = [i + 1 for i, h in enumerate(header) if not h.strip()]
+    if blank:
+        raise InputError(f"{path}: header column(s) {blank} have no name")
+    dupes = sorted(h for h, n in Counter(header).items() if n > 1)
+    if dupes:
+        raise InputError(f"{path}: duplicate column names {dupes}")
+
+
+def read_parquet_input(path: str) -> InputData:
+    try:
+        pf = pq.ParquetFile(path)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
+    columns = list(pf.schema_arrow.names)
+    if not columns:
+        raise InputError(f"{path}: the file is empty (no columns)")
+    _check_header(path, columns)
+    return InputData(path, columns, lambda: _numbered(pf.iter_batches(READ_BATCH)), [], pf.metadata.num_rows)
+
+
+def read_jsonl_input(path: str) -> InputData:
+    """One JSON object a line. Parsed line by line (not pyarrow.json), so one bad line is that row's rejection,
+    and a column holding numbers in one line and text in another is not a whole-file error; scalars become text
+    (typed later against the field definitions), lists stay lists (interests)."""
+    columns: dict[str, None] = {}
+    problems: list[RowResult] = []
+    bad: set[int] = set()
+    rows = 0
+    with open(path, "rb") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            rows += 1
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError as exc:
+                obj, reason = None, f"malformed JSON at line {line_no}: {exc}"
+            else:
+                reason = None if isinstance(obj, dict) else f"line {line_no} is not a JSON object"
+            if reason is None:
+                nested = [k for k, v in obj.items() if isinstance(v, dict)]
+                reason = f"line {line_no}: nested objects in {nested}" if nested else None
+            if reason:
+                bad.add(rows)
+                problems.append(RowResult(rows, None, "rejected", None, reason))
+                continue
+            columns.update(dict.fromkeys(obj))
+    if rows == 0:
+        raise InputError(f"{path}: the file is empty (no JSON lines)")
+    names = list(columns)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        out: list[dict[str, Any]] = []
+        n = 0
+        with open(path, "rb") as f:
+            for line in f:
+                if not line.strip():
+                    continue
+                n += 1
+                if n in bad:
+                    continue
+                obj = orjson.loads(line)
+                row = {c: _jsonl_value(obj.get(c)) for c in names}
+                row[ROW_COLUMN] = n
+                out.append(row)
+                if len(out) >= READ_BATCH:
+                    yield _jsonl_batch(out, names)
+                    out = []
+        if out:
+            yield _jsonl_batch(out, names)
+
+    return InputData(path, names, batches, problems, rows - len(bad))
+
+
+def _jsonl_value(v: Any) -> Any:
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, list):
+        return [None if i is None else str(i) for i in v]
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return str(v)
+
+
+def _jsonl_batch(rows: list[dict[str, Any]], names: list[str]) -> pa.RecordBatch:
+    types = {}
+    for c in names:
+        is_list = any(isinstance(r[c], list) for r in rows)
+        types[c] = pa.list_(pa.string()) if is_list else pa.string()
+        if is_list:  # a text value in a list column becomes a one-item list
+            for r in rows:
+                if isinstance(r[c], str):
+                    r[c] = [s for s in r[c].split(",")]
+    schema = pa.schema([(c, types[c]) for c in names] + [(ROW_COLUMN, pa.int64())])
+    return pa.RecordBatch.from_pylist(rows, schema=schema)
+
+
+def read_duckdb_input(path: str, table: str | None, query: str | None) -> InputData:
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such DuckDB file")
+    if bool(table) == bool(query):
+        raise InputError("with --duckdb give exactly one of --table NAME or --query SQL")
+    sql = query or "SELECT * FROM " + ".".join('"' + p.replace('"', '""') + '"' for p in str(table).split("."))
+    try:
+        with duckdb.connect(path, read_only=True) as con:
+            columns = [d[0] for d in con.execute(f"SELECT * FROM ({sql}) LIMIT 0").description]
+            rows = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+    except duckdb.Error as exc:
+        raise InputError(f"{path}: {str(exc).splitlines()[0]}") from None
+    _check_header(path, columns)
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        with duckdb.connect(path, read_only=True) as con:
+            yield from _numbered(iter(con.sql(sql).to_arrow_reader(READ_BATCH)))
+
+    return InputData(f"{path}: {query or table}", columns, batches, [], rows)
+
+
+def open_input(args: argparse.Namespace) -> InputData:
+    if args.duckdb:
+        return read_duckdb_input(args.duckdb, args.table, args.query)
+    path = args.input
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"{path}: the file is empty")
+    kind = args.format or _format_of(path)
+    return {"csv": read_csv_input, "parquet": read_parquet_input, "jsonl": read_jsonl_input}[kind](path)
+
+
+def _format_of(path: str) -> str:
+    name = path.lower()
+    for suffix, kind in ((".csv", "csv"), (".tsv", "csv"), (".parquet", "parquet"), (".pq", "parquet"),
+                         (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl")):
+        if name.endswith(suffix):
+            return kind
+    raise InputError(f"{path}: cannot tell the format from the name; pass --format csv|parquet|jsonl")
+
+
+def apply_map(data: InputData, pairs: list[str]) -> InputData:
+    """--map src=dst renames input columns to Copernica field names."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            raise ConfigurationError(f"--map takes SRC=DST, not {pair!r}")
+        mapping[src.strip()] = dst.strip()
+    if not mapping:
+        return data
+    missing = [s for s in mapping if s not in data.columns]
+    if missing:
+        raise ConfigurationError(f"--map names columns that are not in the input: {missing}")
+    columns = [mapping.get(c, c) for c in data.columns]
+    _check_header("after --map", columns)
+    inner = data.batches
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for b in inner():
+            yield b.rename_columns([mapping.get(c, c) for c in b.schema.names])
+
+    return InputData(data.description, columns, batches, data.problems, data.rows)
+
+
+# -- the command --------------------------------------------------------------------------------------------
+def add_push_profiles_command(commands: Any) -> None:
+    p = commands.add_parser("push-profiles", help="create or update Copernica profiles from a file or DuckDB",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--input", metavar="PATH", help="CSV, Parquet or JSON lines file")
+    src.add_argument("--duckdb", metavar="PATH", help="DuckDB file (with --table or --query)")
+    p.add_argument("--table", help="table (or view) in the DuckDB file")
+    p.add_argument("--query", help="SQL query on the DuckDB file")
+    p.add_argument("--format", choices=["csv", "parquet", "jsonl"], help="input format (default: from the name)")
+    p.add_argument("--database", help="database ID or name (or destination.copernica_profiles.database)")
+    p.add_argument("--key", help="field that identifies a profile, e.g. email or customerid")
+    p.add_argument("--mode", choices=MODES, default=None,
+                   help="upsert (default): update or create; create: only new keys; update: only existing keys")
+    p.add_argument("--map", action="append", default=[], metavar="SRC=DST", help="rename a column to a field")
+    p.add_argument("--interests", metavar="COLUMN", help="column with interests: a list or comma-separated text")
+    p.add_argument("--ignore-unknown-columns", action="store_true", help="skip columns that are not fields")
+    p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+    p.add_argument("--concurrency", type=int, default=None, help=f"requests at once (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="rows per checkpoint")
+    p.add_argument("--results", metavar="PATH", default=DEFAULT_RESULTS, help="per-row results, .csv or .parquet")
+    p.add_argument("--timezone", default="Europe/Amsterdam", help="zone Copernica's date-times are in")
+    p.add_argument("--pipeline-name", default="copernica_push_profiles")
+    p.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default ~/.dlt/pipelines)")
+    p.add_argument("--discard-pending", action="store_true", help="drop an interrupted push of another input")
+    p.set_defaults(run=run_push_profiles)
+
+
+def _setting(value: Any, name: str, default: Any = None) -> Any:
+    if value is not None:
+        return value
+    found = dlt.config.get(f"destination.copernica_profiles.{name}")
+    return default if found is None else found
+
+
+def run_push_profiles(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    database = _setting(args.database, "database")
+    key = _setting(args.key, "key")
+    mode = _setting(args.mode, "mode", "upsert")
+    concurrency = int(_setting(args.concurrency, "concurrency", DEFAULT_CONCURRENCY))
+    if not database or not key:
+        raise ConfigurationError("--database and --key are required (or destination.copernica_profiles.database/key)")
+    if mode not in MODES:
+        raise ConfigurationError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    if args.input and (args.table or args.query):
+        raise ConfigurationError("--table and --query go with --duckdb, not --input")
+
+    data = apply_map(open_input(args), args.map)
+    with client_from_config(max_concurrency=concurrency) as client:
+        db = fetch_database(client, database)
+    plan = plan_columns(data.columns, db, key, args.interests, args.ignore_unknown_columns)
+    if plan.ignored:
+        print(f"ignoring columns that are not fields: {', '.join(plan.ignored)}", file=sys.stderr)
+    print(f"pushing {data.rows:,} rows of {data.description} to database {db.name!r} ({db.id}) by "
+          f"{plan.key_field.name}, mode {mode}", file=sys.stderr)
+    if args.dry_run:
+        return _dry_run(data, plan, args)
+
+    pipeline = dlt.pipeline(args.pipeline_name, pipelines_dir=args.pipelines_dir, dataset_name="copernica_push")
+    journal = os.path.join(pipeline.working_dir, "push_results_journal.csv")  # with the pipeline: a resume finds it
+    destination = copernica_profiles(
+        database=db.id, key=plan.key_field.name, mode=mode, concurrency=concurrency, results_path=journal,
+        interests_column=args.interests, ignore_unknown_columns=args.ignore_unknown_columns,
+        timezone=args.timezone, batch_size=args.batch_size)
+    fingerprint = _fingerprint(args, db.id, plan.key_field.name, mode)
+    state_path = os.path.join(pipeline.working_dir, "push_run.json")
+    state = _load_json(state_path)
+    resume = False
+    if pipeline.has_pending_data:
+        if state.get("fingerprint") == fingerprint and state.get("status") == "running":
+            resume = True
+        elif args.discard_pending:
+            pipeline.drop_pending_packages()
+        else:
+            raise ConfigurationError(
+                f"an interrupted push ({state.get('input', 'unknown input')}) is pending in pipeline "
+                f"{args.pipeline_name!r}: run that command again to finish it, or pass --discard-pending")
+    failed: str | None = None
+    try:
+        if resume:
+            print("resuming the interrupted push: rows already done are not sent again", file=sys.stderr)
+            pipeline.run(destination=destination)
+        else:
+            if os.path.exists(journal):
+                os.remove(journal)
+            append_results(journal, data.problems)
+            _save_json(state_path, {"fingerprint": fingerprint, "status": "running", "input": data.description})
+            pipeline.run(dlt.resource(data.batches(), name=TABLE_NAME), destination=destination)
+        _save_json(state_path, {"fingerprint": fingerprint, "status": "done", "input": data.description})
+    except PipelineStepFailed as exc:
+        failed = _cause(exc)
+    finally:
+        close_writers()
+    results = read_results(journal)
+    _write_results(results, args.results)
+    return _summary(results, args.results, time.monotonic() - started, failed)
+
+
+def _dry_run(data: InputData, plan: Any, args: argparse.Namespace) -> int:
+    results = list(data.problems)
+    for batch in data.batches():
+        for row in batch.to_pylist():
+            c = check_row(row, plan, args.timezone)
+            results.append(RowResult(c.row, c.key, "rejected" if c.reason else "valid", None, c.reason or ""))
+    table = pa.Table.from_pylist([dict(row=r.row, key=r.key, action=r.action, profile_id=r.profile_id,
+                                       message=r.message, load_id="dry-run") for r in results],
+                                 schema=read_results("").schema)
+    table = table.sort_by([("row", "ascending")])
+    _write_results(table, args.results)
+    return _summary(table, args.results, 0.0, None, dry_run=True)
+
+
+def _write_results(table: pa.Table, path: str) -> None:
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    if path.lower().endswith((".parquet", ".pq")):
+        pq.write_table(table, path)
+    else:
+        pacsv.write_csv(table, path)
+
+
+def _summary(results: pa.Table, path: str, seconds: float, failed: str | None, dry_run: bool = False) -> int:
+    counts = Counter(results.column("action").to_pylist())
+    order = ["valid"] if dry_run else ["created", "updated"]
+    parts = [f"{counts.get(a, 0):,} {a}" for a in order + ["rejected", "failed"]]
+    rate = f" in {seconds:.1f}s" if seconds else ""
+    print(("dry run: " if dry_run else "") + ", ".join(parts) + rate + f"; row results in {path}")
+    for r in results.filter(pa.compute.is_in(results.column("action"), pa.array(["rejected", "failed"]))) \
+            .slice(0, 10).to_pylist():
+        print(f"  row {r['row']} ({r['key']}): {r['action']}: {r['message']}", file=sys.stderr)
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        print("the push stopped before the end: run the same command again to finish it", file=sys.stderr)
+        return 1
+    return 1 if counts.get("rejected") or counts.get("failed") else 0
+
+
+def _cause(exc: BaseException) -> str:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    best = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, CopernicaError):
+            return str(current)
+        name = type(current).__name__
+        if name.startswith("Destination") and str(current).strip():
+            best = str(current).strip().splitlines()[0]
+        current = current.__cause__ or current.__context__
+    return best
+
+
+def _fingerprint(args: argparse.Namespace, db_id: int, key: str, mode: str) -> str:
+    path = args.input or args.duckdb
+    st = os.stat(path)
+    ident = [os.path.abspath(path), st.st_size, st.st_mtime_ns, args.table, args.query, db_id, key, mode,
+             args.map, args.interests, args.ignore_unknown_columns]
+    return hashlib.sha256(json.dumps(ident, default=str).encode()).hexdigest()
+
+
+def _load_json(path: str) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return dict(json.load(f))
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_json(path: str, data: dict[str, Any]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

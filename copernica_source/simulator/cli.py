@@ -1,0 +1,64 @@
+"""`python -m copernica_source.simulator` / `copernica simulator`: serve a simulated account."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Sequence
+
+from .config import ALL_FAULT_KINDS, SimulatorConfig
+from .simulator import Simulator
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = SimulatorConfig()
+    p = argparse.ArgumentParser(prog="copernica simulator", description="Serve a simulated Copernica REST API.")
+    p.add_argument("--host", default=d.host)
+    p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--events", type=int, default=d.events, help="html clicks at start; other tables scale")
+    p.add_argument("--emailings", type=int, default=d.emailings)
+    p.add_argument("--destinations-per-emailing", type=int, default=d.destinations_per_emailing)
+    p.add_argument("--profiles", type=int, default=d.profiles)
+    p.add_argument("--databases", type=int, default=d.databases)
+    p.add_argument("--history-days", type=float, default=d.history_days)
+    p.add_argument("--latency-ms", type=float, default=d.latency_ms)
+    p.add_argument("--jitter-ms", type=float, default=d.jitter_ms)
+    p.add_argument("--fault-rate", type=float, default=d.fault_rate)
+    p.add_argument("--fault-kinds", default=",".join(ALL_FAULT_KINDS), help="comma separated")
+    p.add_argument("--access-token", default=d.access_token)
+    p.add_argument("--jwt-lifetime", type=float, default=d.jwt_lifetime_s, help="seconds")
+    p.add_argument("--prefixes", choices=("current", "legacy", "both"), default=d.prefixes)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    kinds = tuple(k.strip() for k in args.fault_kinds.split(",") if k.strip())
+    try:
+        cfg = SimulatorConfig(
+            seed=args.seed, events=args.events, emailings=args.emailings,
+            destinations_per_emailing=args.destinations_per_emailing, databases=args.databases,
+            profiles=args.profiles, history_days=args.history_days, latency_ms=args.latency_ms,
+            jitter_ms=args.jitter_ms, fault_rate=args.fault_rate, fault_kinds=kinds, access_token=args.access_token,
+            jwt_lifetime_s=args.jwt_lifetime, prefixes=args.prefixes, host=args.host, port=args.port)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    sim = Simulator(cfg).start()
+    try:
+        print(f"base_url={sim.base_url} auth_url={sim.auth_url} access_token={sim.access_token}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        sim.stop()
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 0

@@ -1,0 +1,83 @@
+"""The simulated account's state and the ground truth tests read without HTTP.
+
+Engagement data is a pure function of the clock; only profiles, subprofiles and data requests keep
+(small) mutable state. One re-entrant lock guards it all; handlers run under it, sleeps do not.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any, Iterator
+
+from . import account, routes_engagement
+from .clock import Clock, to_datetime
+from .config import SimulatorConfig
+from .engagement import Product
+from .filters import parse_query
+from .layout import Layout
+from .paging import Listing
+from .router import ApiError, Request, Response, Router
+
+
+class Dataset:
+    def __init__(self, cfg: SimulatorConfig) -> None:
+        self.cfg = cfg
+        self.lock = threading.RLock()
+        self.clock = Clock(cfg.now, cfg.history_days)
+        self.layout = Layout(cfg)
+        self.products = {p: Product(p, cfg, self.clock, self.layout) for p in ("html", "draganddrop")}
+        self.router = Router(cfg.prefixes)
+        routes_engagement.register(self.router, self)
+        self._extensions: list[Any] = []
+        self.account = account.install(self)
+
+    @property
+    def now(self) -> datetime:
+        return to_datetime(self.clock.now)
+
+    def dispatch(self, req: Request) -> Response:
+        with self.lock:
+            return self.router.dispatch(req)
+
+    def advance(self, seconds: float) -> None:
+        with self.lock:
+            old, new = self.clock.advance(seconds)
+            for hook in self._extensions:
+                hook(old, new)
+
+    # --- ground truth -------------------------------------------------------------------
+    def _resolve(self, path: str) -> Any:
+        path, _, qs = path.partition("?")
+        parts = [p for p in path.split("/") if p]
+        if parts and len(parts[0]) == 2 and parts[0][0] == "v" and parts[0][1].isdigit():
+            parts = parts[1:]
+        req = Request("GET", 4, "/".join(parts), parse_query(qs))
+        with self.lock:
+            try:
+                return self.router.resolve(req, any_prefix=True)
+            except ApiError as exc:
+                raise KeyError(f"{path}: {exc.message}") from None
+
+    def rows(self, path: str) -> Iterator[Any]:
+        """Every row of a list endpoint, as rendered, in list order (no paging)."""
+        result = self._resolve(path)
+        if isinstance(result, Listing):
+            start, chunk = 0, 5000
+            while True:  # streamed in chunks: five million events never sit in memory at once
+                with self.lock:
+                    rows = result.page(start, chunk)
+                yield from rows
+                if len(rows) < chunk:
+                    return
+                start += chunk
+        elif isinstance(result, list):
+            yield from result
+        else:
+            yield result
+
+    def count(self, path: str) -> int:
+        result = self._resolve(path)
+        if isinstance(result, Listing):
+            with self.lock:
+                return result.total()
+        return len(result) if isinstance(result, list) else 1

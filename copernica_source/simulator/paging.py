@@ -1,0 +1,54 @@
+"""List answers: the {start, limit, count, total, data} envelope around any lazily paged list.
+
+Every list endpoint returns a Listing; the envelope (and the ground-truth `dataset.rows()`) page
+through it the same way, so what tests see without HTTP is exactly what clients get with it.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+class Listing:
+    """A list that knows its size and renders only the slice asked for."""
+
+    def __init__(self, total: Callable[[], int], page: Callable[[int, int | None], Iterable[Any]]) -> None:
+        self._total = total
+        self._page = page
+
+    @classmethod
+    def of(cls, items: Sequence[Any]) -> "Listing":
+        return cls(lambda: len(items), lambda s, n: items[s:] if n is None else items[s:s + n])
+
+    def total(self) -> int:
+        return self._total()
+
+    def page(self, start: int, limit: int | None) -> list[Any]:
+        if start < 0 or (limit is not None and limit <= 0):
+            return []
+        return list(self._page(start, limit))
+
+
+def _int(value: str | None, default: int) -> int:
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(float(value))
+    except ValueError:
+        return default
+
+
+def envelope(listing: Listing, params: dict[str, str]) -> dict[str, Any]:
+    """Apply start/limit/total the way Copernica does: limit defaults to 100 and is capped at
+    1000, a negative start or limit gives no rows; total is shown unless total is given and is not a
+    true value (total=false, total=0, total=anything-else leave it out)."""
+    start = _int(params.get("start"), 0)
+    limit = min(_int(params.get("limit"), DEFAULT_LIMIT), MAX_LIMIT)
+    data = listing.page(start, limit) if start >= 0 and limit > 0 else []
+    out: dict[str, Any] = {"start": start, "limit": limit, "count": len(data)}
+    if params.get("total", "true").strip().lower() in ("true", "1", "yes", "on"):
+        out["total"] = listing.total()
+    out["data"] = data
+    return out

@@ -1,0 +1,161 @@
+"""The HTTP front: keep-alive HTTP/1.1 on loopback, auth, latency, faults and the request log.
+
+Each answer is written with one send (head and body together, TCP_NODELAY), because clients reuse
+connections and a split write would meet delayed ACKs and add tens of milliseconds per page.
+"""
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
+
+from .bodies import parse_body
+from .config import RequestRecord, WriteRecord
+from .faults import AFTER_WRITE, HTML_BODIES, SLOW_EXTRA_S, TOO_MANY
+from .router import INVALID_METHOD, Request, Response
+
+if TYPE_CHECKING:
+    from .simulator import Simulator
+
+INVALID_TOKEN = "Invalid access token"
+WRITE_METHODS = ("POST", "PUT", "DELETE")
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
+           502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+
+
+class SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+    sim: "Simulator"
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "CopernicaSimulator/1.0"
+    server: SimHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet by design
+        pass
+
+    def do_GET(self) -> None:
+        self._handle()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    # ------------------------------------------------------------------------------------
+    def _send(self, resp: Response, truncate: bool = False, close: bool = False) -> None:
+        head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}",
+                f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}"]
+        head += [f"{k}: {v}" for k, v in resp.headers.items()]
+        if close or truncate:
+            head.append("Connection: close")
+        data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace") + resp.body
+        if truncate:
+            cut = len(data) - len(resp.body) + len(resp.body) // 2 if resp.body else len(data) // 2
+            data = data[:cut]
+            self.close_connection = True
+        if close:
+            self.close_connection = True
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
+    def _handle(self) -> None:
+        sim = self.server.sim
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length > 0 else b""
+        record = RequestRecord(self.command, url.path, parse_qs(url.query, keep_blank_values=True))
+        sim._record_request(record)
+        fault = sim.faults.draw()
+        record.fault = fault
+        parts = [unquote(p) for p in url.path.split("/") if p]  # a real server decodes path segments
+        is_auth = parts[:1] == ["authenticate"] or not parts and self.command == "POST"
+        if not is_auth:
+            delay = sim.latency.seconds()
+            if delay:
+                time.sleep(delay)
+        is_write = self.command in WRITE_METHODS and not is_auth
+        if fault and not (is_write and fault in AFTER_WRITE):
+            if self._early_fault(fault, record):
+                return
+        if is_auth:
+            resp = self._authenticate(url.query, raw)
+        else:
+            resp = self._api(parts, url.query, raw, record, is_write)
+        record.status = resp.status
+        if fault == "drop":
+            record.status = 0
+            self.close_connection = True
+            return
+        self._send(resp, truncate=fault == "truncate")
+
+    def _early_fault(self, fault: str, record: RequestRecord) -> bool:
+        """Faults that strike before the request is served; True when the answer is done."""
+        if fault == "slow":
+            time.sleep(SLOW_EXTRA_S)
+            return False
+        if fault == "drop" or fault == "truncate":
+            return False  # served below, then cut
+        if fault == "429":
+            resp = Response(429, TOO_MANY, headers={"Retry-After": "1"})
+        else:
+            resp = Response(int(fault), HTML_BODIES[int(fault)], "text/html; charset=utf-8")
+        record.status = resp.status
+        self._send(resp)
+        return True
+
+    def _authenticate(self, query: str, raw: bytes) -> Response:
+        sim = self.server.sim
+        token = dict(parse_qsl(query)).get("access_token")
+        body = parse_body(raw, self.headers.get("Content-Type", ""))
+        if isinstance(body, dict) and body.get("access_token"):
+            token = str(body["access_token"])
+        if self.command != "POST":
+            return Response.error(INVALID_METHOD)
+        jwt = sim.auth.issue(token)
+        if jwt is None:
+            return Response.error(INVALID_TOKEN)
+        return Response(200, jwt.encode(), "text/plain; charset=utf-8")
+
+    def _api(self, parts: list[str], query: str, raw: bytes, record: RequestRecord, is_write: bool) -> Response:
+        sim = self.server.sim
+        version = 1
+        if parts and len(parts[0]) == 2 and parts[0][0] == "v" and parts[0][1].isdigit():
+            version = int(parts[0][1])
+            parts = parts[1:]
+        pairs = parse_qsl(query, keep_blank_values=True)
+        if version >= 4:
+            ok = sim.auth.check_bearer(self.headers.get("Authorization"))
+        else:
+            ok = sim.auth.check_token(dict(pairs).get("access_token"))
+        if not ok or version not in (1, 2, 3, 4):
+            return Response.error(INVALID_TOKEN if not ok else INVALID_METHOD)
+        body = parse_body(raw, self.headers.get("Content-Type", ""))
+        req = Request(self.command, version, "/".join(parts), pairs, body, sim.base_url)
+        resp = sim.dataset.dispatch(req)
+        if is_write:
+            sim._record_write(WriteRecord(self.command, record.path, record.query, body, resp.status, resp.created_id))
+        return resp
+
+
+def serve(sim: "Simulator", host: str, port: int) -> tuple[SimHTTPServer, threading.Thread]:
+    httpd = SimHTTPServer((host, port), Handler)
+    httpd.sim = sim
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="copernica-simulator",
+                              daemon=True)
+    thread.start()
+    return httpd, thread

@@ -112,15 +112,16 @@ def _windowed(account: Account, product: str, spec: TableSpec) -> DltResource:
         begin = s.local(updated.start_value) if updated.start_value is not None else account.first_emailing_time(product)
         if begin is None:
             return  # no emailing was ever sent: nothing to read
-        end = s.local(updated.end_value) if updated.end_value is not None else s.now_local()
-        if dates_only:
+        end = s.local(updated.end_value) if updated.end_value is not None else None
+        if dates_only:  # `from`/`to` are dates: day windows, and the last one reaches tomorrow
             begin = begin.replace(hour=0, minute=0, second=0)
+            end = end or s.now_local() + timedelta(days=1)
         reader = _reader(account, spec)
         seeds, handle = windows_plan(
-            reader, spec.path.format(p=prefix), [], _windows(begin, end, s.max_window_days),
+            reader, spec.path.format(p=prefix), [], _windows(begin, end, s.max_window_days, s.now_local()),
             "from" if dates_only else "begintime", "to" if dates_only else "endtime",
             time_format="%Y-%m-%d" if dates_only else COPERNICA_TIME,
-            resolution=timedelta(days=1) if dates_only else timedelta(seconds=1),
+            resolution=timedelta(days=1) if dates_only else timedelta(seconds=1), now=s.now_local,
         )
         yield from _tables(run(reader, seeds, handle, s.max_concurrency))
 
@@ -139,10 +140,11 @@ def _emailings(account: Account, product: str, spec: TableSpec) -> DltResource:
 
     def emailings(sent: dlt.sources.incremental[datetime] = cursor) -> Iterator[pa.Table]:
         begin = s.local(sent.start_value) if sent.start_value is not None else datetime(2000, 1, 1)
-        end = s.local(sent.end_value) if sent.end_value is not None else s.now_local()
+        end = s.local(sent.end_value) if sent.end_value is not None else None
         reader = _reader(account, spec)
         seeds, handle = windows_plan(
-            reader, spec.path.format(p=account.prefix(product)), [], [(begin, end)], "fromdate", "todate"
+            reader, spec.path.format(p=account.prefix(product)), [], [(begin, end)], "fromdate", "todate",
+            now=s.now_local,
         )
         yield from _tables(run(reader, seeds, handle, s.max_concurrency))
 
@@ -163,11 +165,15 @@ def _statistics(account: Account, product: str, spec: TableSpec, emailings: DltR
     return dlt.transformer(statistics, data_from=emailings, **_hints(product, spec))
 
 
-def _windows(begin: datetime, end: datetime, max_days: float) -> Iterator[tuple[datetime, datetime]]:
-    """Consecutive windows covering [begin, end]; a window's end is the next one's begin (merge dedups)."""
+def _windows(
+    begin: datetime, end: datetime | None, max_days: float, now: datetime
+) -> Iterator[tuple[datetime, datetime | None]]:
+    """Consecutive windows from `begin` to `end`, or to an open end (None) that reaches Copernica's "now".
+    A window's end is the next one's begin: rows on the boundary come twice and merge into one."""
     step = timedelta(days=max_days)
+    stop = end if end is not None else now
     cursor = begin
-    while cursor < end:
-        nxt = min(cursor + step, end)
-        yield cursor, nxt
-        cursor = nxt
+    while cursor + step < stop:
+        yield cursor, cursor + step
+        cursor += step
+    yield cursor, end

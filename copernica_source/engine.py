@@ -148,15 +148,21 @@ def walk_on(page: Page, page_size: int) -> list[Task]:
 
 
 def windows_plan(
-    reader: Reader, path: str, params: Sequence[tuple[str, Any]], windows: Iterable[tuple[datetime, datetime]],
-    begin_param: str, end_param: str, time_format: str = COPERNICA_TIME,
-    resolution: timedelta = timedelta(seconds=1),
+    reader: Reader, path: str, params: Sequence[tuple[str, Any]],
+    windows: Iterable[tuple[datetime, datetime | None]], begin_param: str, end_param: str,
+    time_format: str = COPERNICA_TIME, resolution: timedelta = timedelta(seconds=1),
+    now: Callable[[], datetime] = datetime.now,
 ) -> tuple[Iterator[Task], Handler]:
-    """Time windows read side by side; a window too big for `max_offset_pages` is split in two and re-read."""
+    """Time windows read side by side; a window too big for `max_offset_pages` is split in two and re-read.
 
-    def task_for(begin: datetime, end: datetime) -> Task:
-        window = ((begin_param, begin.strftime(time_format)), (end_param, end.strftime(time_format)))
-        return Task(path, tuple(params) + window, kind="first", meta=(begin, end))
+    A window without an end is open (no end parameter sent): the newest rows are read up to Copernica's own
+    "now", whatever our clock says; `now()` is used only to find the middle when such a window is split."""
+
+    def task_for(begin: datetime, end: datetime | None) -> Task:
+        window = [(begin_param, begin.strftime(time_format))]
+        if end is not None:
+            window.append((end_param, end.strftime(time_format)))
+        return Task(path, tuple(params) + tuple(window), kind="first", meta=(begin, end))
 
     def handle(page: Page) -> list[Task]:
         task = page.task
@@ -166,8 +172,9 @@ def windows_plan(
             return []
         begin, end = task.meta
         too_deep = page.total is not None and page.total > reader.max_offset_pages * reader.page_size
-        middle = begin + ((end - begin) // 2 // resolution) * resolution
-        if too_deep and begin < middle < end:
+        span_end = end if end is not None else max(now(), begin)
+        middle = begin + ((span_end - begin) // 2 // resolution) * resolution
+        if too_deep and begin < middle < span_end:
             page.table = None  # re-read by the two halves (overlap at the boundary is merged away)
             return [replace(task_for(begin, middle), priority=True), replace(task_for(middle, end), priority=True)]
         # a window that cannot be split further is read to its end, however deep
@@ -204,6 +211,53 @@ def keyset_plan(
         return []
 
     return iter([first(after_id)]), handle
+
+
+def lists_plan(reader: Reader, paths: Iterable[tuple[str, Any]]) -> tuple[Iterator[Task], Handler]:
+    """Short lists (one per parent, e.g. the fields of each database): the first page of each with its total,
+    the rest by offset side by side. `meta` of each task is the parent it was asked for."""
+    seeds = (Task(p, (), kind="first", meta=m) for p, m in paths)
+
+    def handle(page: Page) -> list[Task]:
+        if page.task.kind == "walk":
+            return walk_on(page, reader.page_size)
+        return offset_followups(page, reader.page_size, 10**9) if page.task.kind == "first" else []
+
+    return seeds, handle
+
+
+def id_ranges_plan(
+    reader: Reader, path: str, params: Sequence[tuple[str, Any]], ranges: Iterable[tuple[int, int | None]],
+    id_key: str = "ID",
+) -> tuple[Iterator[Task], Handler]:
+    """Rows in disjoint ID ranges `(lo, hi]` (hi None: open), read side by side, each from `fields[]=id>lo` and
+    continued from its last ID while pages come back full: never an offset, so rows deleted or inserted while
+    the ranges are read cannot shift a row past a page boundary. The list must be ordered by ID (the default)."""
+
+    def task(lo: int, hi: int | None) -> Task:
+        bound = (("fields[]", f"id<={hi}"),) if hi is not None else ()
+        return Task(path, tuple(params) + (("fields[]", f"id>{lo}"),) + bound, kind="page", meta=(lo, hi))
+
+    def handle(page: Page) -> list[Task]:
+        if page.count < reader.page_size or page.last_row is None:
+            return []
+        last = int(_key(page.last_row, id_key))
+        hi = page.task.meta[1]
+        return [] if hi is not None and last >= hi else [replace(task(last, hi), priority=True)]
+
+    return (task(lo, hi) for lo, hi in ranges), handle
+
+
+def split_ids(ids: Sequence[int], per_range: int) -> list[tuple[int, int | None]]:
+    """Sorted IDs -> consecutive ranges `(lo, hi]` of `per_range` IDs each, the last one open (new rows)."""
+    per_range = max(1, per_range)
+    bounds: list[tuple[int, int | None]] = []
+    lo = 0
+    for i in range(per_range - 1, len(ids) - 1, per_range):
+        bounds.append((lo, ids[i]))
+        lo = ids[i]
+    bounds.append((lo, None))
+    return bounds
 
 
 def objects_plan(paths: Iterable[tuple[str, Any]]) -> tuple[Iterator[Task], Handler]:

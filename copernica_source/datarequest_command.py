@@ -1,0 +1,79 @@
+"""`copernica data-request`: GDPR data requests for one or many subjects, as one command.
+
+Prints one line per subject (subject, request ID, status, file or what to do) and nothing of the data itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import dlt
+
+from copernica_source.datarequests import (
+    DEFAULT_TIMEOUT,
+    DELIVERED,
+    PENDING,
+    default_pipeline,
+    make_subjects,
+    read_subjects,
+    request_data,
+)
+from copernica_source.errors import ConfigurationError
+
+
+def add_data_request_command(commands: Any) -> None:
+    p = commands.add_parser("data-request", help="GDPR: request, wait for and deliver what Copernica holds on people",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", action="append", default=[], metavar="ID", help="profile ID (repeat or comma-separate)")
+    p.add_argument("--subprofile", action="append", default=[], metavar="ID", help="subprofile ID")
+    p.add_argument("--email", action="append", default=[], metavar="ADDRESS", help="e-mail address")
+    p.add_argument("--file", action="append", default=[], metavar="PATH",
+                   help="subjects, one a line: profile:ID, subprofile:ID, email:ADDRESS or a bare address")
+    p.add_argument("--pending", action="store_true",
+                   help="also check every request earlier runs left pending (no subjects needed)")
+    p.add_argument("--report", default=None, help="e-mail address or URL Copernica also sends the file to")
+    p.add_argument("--wait", action="store_true", help="poll (with backoff) until the data is available")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait at most (default 3600)")
+    p.add_argument("--output", default=None, metavar="DIR", help="write each subject's JSON file into DIR")
+    p.add_argument("--no-store-data", action="store_true",
+                   help="keep the data out of the destination (the table then tracks requests only)")
+    p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
+    p.add_argument("--duckdb-file", default="copernica.duckdb", help="DuckDB file for --destination duckdb")
+    p.add_argument("--dataset", default="copernica", help="dataset (schema) name in the destination")
+    p.add_argument("--pipelines-dir", default=None, help="where dlt keeps the pending request IDs (default ~/.dlt)")
+    p.add_argument("--api-version", type=int, choices=(1, 4), default=None, help="REST API version (default 4)")
+    p.add_argument("--poll-interval", type=float, default=2.0, help=argparse.SUPPRESS)
+    p.set_defaults(run=run_data_request)
+
+
+def _split(values: list[str]) -> list[str]:
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+
+def run_data_request(args: argparse.Namespace) -> int:
+    from_files = [s for path in args.file for s in read_subjects(path)]
+    subjects = make_subjects(_split(args.profile), _split(args.subprofile), _split(args.email), from_files)
+    if not subjects and not args.pending:
+        raise ConfigurationError("no subjects: give --profile, --subprofile, --email, --file or --pending")
+    destination: Any = args.destination
+    if destination == "duckdb":
+        destination = dlt.destinations.duckdb(args.duckdb_file)
+    pipeline = default_pipeline(dataset=args.dataset, pipelines_dir=args.pipelines_dir, destination=destination)
+    outcomes = request_data(
+        subjects, pipeline=pipeline, report=args.report, wait=args.wait, timeout=args.timeout, output_dir=args.output,
+        store_data=not args.no_store_data, poll_interval=args.poll_interval, include_pending=args.pending,
+        api_version=args.api_version,
+    )
+    if not outcomes:
+        print("nothing to do: no subjects and no pending requests", file=sys.stderr)
+    width = max(len(str(o.subject)) for o in outcomes) if outcomes else 0
+    for o in outcomes:
+        where = o.path or o.message or (f"in {args.dataset}.data_requests" if o.status == DELIVERED else "")
+        print(f"{str(o.subject):<{width}}  {o.request_id or '-':<12}  {o.status:<9}  {where}".rstrip())
+    done = {DELIVERED} if args.wait else {DELIVERED, PENDING}
+    failed = [o for o in outcomes if o.status not in done]
+    if failed:
+        print(f"{len(failed)} of {len(outcomes)} subjects not delivered", file=sys.stderr)
+    return 1 if failed else 0

@@ -16,6 +16,7 @@ from copernica_source.errors import CopernicaError
 from copernica_source.source import copernica_source
 
 DEMO_EVENTS = 20_000
+DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
 DUCKDB_MEMORY_LIMIT = "256MB"
 
 
@@ -43,7 +44,8 @@ def add_load_command(commands: Any) -> None:
     p.add_argument("--duckdb-file", default="copernica.duckdb", help="DuckDB file for --destination duckdb")
     p.add_argument("--duckdb-memory-limit", default=DUCKDB_MEMORY_LIMIT,
                    help=f"DuckDB memory for the load step (default {DUCKDB_MEMORY_LIMIT}; 'none' for DuckDB's default)")
-    p.add_argument("--dataset", default="copernica", help="dataset (schema) name in the destination")
+    p.add_argument("--dataset", default=DEFAULT_DATASET,
+                   help=f"dataset (schema) name in the destination (default {DEFAULT_DATASET})")
     p.add_argument("--pipeline-name", default="copernica")
     p.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default ~/.dlt/pipelines)")
     p.add_argument("--resources", default=None, help="comma-separated table names, e.g. html_clicks,html_emailings")
@@ -96,8 +98,7 @@ def run_load(args: argparse.Namespace) -> int:
             info = pipeline.run(source, refresh="drop_sources" if args.full_refresh else None)
             info.raise_on_failed_jobs()
         except PipelineStepFailed as exc:
-            cause = _copernica_cause(exc)
-            print(f"error: {cause or _one_line(exc)}", file=sys.stderr)
+            print(f"error: {_copernica_cause(exc) or _root_cause(exc)}", file=sys.stderr)
             return 1
     _print_summary(pipeline, time.monotonic() - started, CopernicaClient.total_requests() - requests_before)
     return 0
@@ -114,8 +115,14 @@ def _copernica_cause(exc: BaseException) -> CopernicaError | None:
     return None
 
 
-def _one_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+def _root_cause(exc: BaseException) -> str:
+    """The innermost exception, on one line: dlt's wrappers say where it failed, the root says why."""
+    seen: set[int] = set()
+    while id(exc) not in seen and (exc.__cause__ or exc.__context__) is not None:
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:400]}" if text else type(exc).__name__
 
 
 def _print_summary(pipeline: dlt.Pipeline, seconds: float, requests: int) -> None:

@@ -10,7 +10,7 @@ from copernica_source import copernica_source
 
 def load_everything(destination: str = "duckdb") -> None:
     """The scheduled run: everything new since the last run (the first run loads all history)."""
-    pipeline = dlt.pipeline("copernica", destination=destination, dataset_name="copernica", progress="log")
+    pipeline = dlt.pipeline("copernica", destination=destination, dataset_name="copernica_data", progress="log")
     info = pipeline.run(copernica_source())
     info.raise_on_failed_jobs()
     print(pipeline.last_trace.last_normalize_info)
@@ -18,7 +18,7 @@ def load_everything(destination: str = "duckdb") -> None:
 
 def load_html_engagement() -> None:
     """Only the HTML mailings' events, e.g. for a more frequent schedule."""
-    pipeline = dlt.pipeline("copernica", destination="duckdb", dataset_name="copernica")
+    pipeline = dlt.pipeline("copernica", destination="duckdb", dataset_name="copernica_data")
     source = copernica_source(products=["html"]).with_resources(
         "html_clicks", "html_impressions", "html_deliveries", "html_errors"
     )
@@ -27,7 +27,7 @@ def load_html_engagement() -> None:
 
 def backfill(start_date: str, end_date: str) -> None:
     """Re-load a past period; with an end date the incremental state of scheduled runs is left alone."""
-    pipeline = dlt.pipeline("copernica", destination="duckdb", dataset_name="copernica")
+    pipeline = dlt.pipeline("copernica", destination="duckdb", dataset_name="copernica_data")
     pipeline.run(copernica_source(start_date=start_date, end_date=end_date)).raise_on_failed_jobs()
 
 

@@ -56,14 +56,15 @@ def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     con = duckdb.connect(str(path), read_only=True)
     try:
         names = [r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema='copernica' "
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='copernica_data' "
             "AND table_name NOT LIKE '_dlt%'").fetchall()]
         out = {}
         for name in sorted(names):
             cols = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema='copernica' AND table_name=? "
+                "SELECT column_name FROM information_schema.columns WHERE table_schema='copernica_data' AND table_name=? "
                 "AND column_name NOT LIKE '_dlt%' ORDER BY column_name", [name]).fetchall()]
-            out[name] = con.execute(f"SELECT {', '.join(cols)} FROM copernica.{name} ORDER BY ALL").fetchall()
+            quoted = ", ".join(f'"{c}"' for c in cols)
+            out[name] = con.execute(f"SELECT {quoted} FROM copernica_data.{name} ORDER BY ALL").fetchall()
         return out
     finally:
         con.close()

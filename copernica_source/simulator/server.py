@@ -6,6 +6,7 @@ connections and a split write would meet delayed ACKs and add tens of millisecon
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +32,13 @@ class SimHTTPServer(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 256
     sim: "Simulator"
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that hangs up mid-answer (killed, timed out) is normal traffic, not a server error."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -21,6 +21,7 @@ from copernica_source.datarequests import (
     request_data,
 )
 from copernica_source.errors import ConfigurationError
+from copernica_source.load_command import DEFAULT_DATASET
 
 
 def add_data_request_command(commands: Any) -> None:
@@ -41,7 +42,7 @@ def add_data_request_command(commands: Any) -> None:
                    help="keep the data out of the destination (the table then tracks requests only)")
     p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
     p.add_argument("--duckdb-file", default="copernica.duckdb", help="DuckDB file for --destination duckdb")
-    p.add_argument("--dataset", default="copernica", help="dataset (schema) name in the destination")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"dataset (schema) name (default {DEFAULT_DATASET})")
     p.add_argument("--pipelines-dir", default=None, help="where dlt keeps the pending request IDs (default ~/.dlt)")
     p.add_argument("--api-version", type=int, choices=(1, 4), default=None, help="REST API version (default 4)")
     p.add_argument("--poll-interval", type=float, default=2.0, help=argparse.SUPPRESS)

@@ -398,7 +398,7 @@ def data_requests(
                         columns=COLUMNS, max_table_nesting=0)
 
 
-def default_pipeline(duckdb_file: str = "copernica.duckdb", dataset: str = "copernica",
+def default_pipeline(duckdb_file: str = "copernica.duckdb", dataset: str = "copernica_data",
                      pipelines_dir: str | None = None, destination: Any = None) -> dlt.Pipeline:
     """Its own pipeline name, so its state (the pending request IDs) never mixes with the load pipeline's."""
     return dlt.pipeline(pipeline_name="copernica_data_requests", destination=destination or dlt.destinations.duckdb(

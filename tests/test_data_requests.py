@@ -162,7 +162,7 @@ def _env(sim: Any) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_sigkill_while_waiting_then_rerun_resumes_without_new_posts(make_sim: Any, tmp_path: Path) -> None:
-    sim = make_sim(datarequest_delay_s=6.0)
+    sim = make_sim(datarequest_delay_s=10.0)  # the CLI must start waiting before the data is ready
     ids = profile_ids(sim, 5)
     args = [a for p in ids for a in ("--profile", p)] + ["--wait", "--timeout", "60", "--output", str(tmp_path / "out")]
     victim = subprocess.Popen(_cli(tmp_path, *args), env=_env(sim), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -282,7 +282,7 @@ def test_cli_prints_one_line_per_subject_and_no_personal_data(make_sim: Any, tmp
 
 
 def test_cli_without_wait_reports_pending_and_rerun_does_not_ask_again(make_sim: Any, tmp_path: Path) -> None:
-    sim = make_sim(datarequest_delay_s=2.0)
+    sim = make_sim(datarequest_delay_s=12.0)  # longer than two CLI runs take on a busy machine
     pid = profile_ids(sim, 1)[0]
     for _ in range(2):
         done = subprocess.run(_cli(tmp_path, "--profile", pid), env=_env(sim), capture_output=True, text=True,
@@ -291,8 +291,8 @@ def test_cli_without_wait_reports_pending_and_rerun_does_not_ask_again(make_sim:
         assert " pending " in done.stdout and "--wait" in done.stdout
     assert len(posts(sim)) == 1
     # --pending alone: wait for whatever earlier runs left pending, without naming anyone
-    done = subprocess.run(_cli(tmp_path, "--pending", "--wait", "--timeout", "20"), env=_env(sim),
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(_cli(tmp_path, "--pending", "--wait", "--timeout", "40"), env=_env(sim),
+                          capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"profile {pid} ") and " delivered " in done.stdout
     assert len(posts(sim)) == 1

@@ -91,14 +91,14 @@ def rows_to_arrow(
     timezone: str,
     extra: dict[str, Iterable[Any]] | None = None,
 ) -> pa.Table:
-    """Type one page. `extra` adds constant or computed columns (e.g. the emailing a statistics row belongs to).
+    """Type one page of parsed rows. `extra` adds constant or computed columns (e.g. the emailing a statistics
+    row belongs to).
 
     Fast path: when every row has the same keys (the usual page), pyarrow converts the rows to columns in C++
     and the typing is pyarrow compute; anything irregular falls back to plain Python, column by column."""
     first = rows[0].keys() if rows else {}.keys()
-    uniform = all(row.keys() == first for row in rows)
     raw: pa.Table | None = None
-    if uniform:
+    if all(row.keys() == first for row in rows):
         try:
             raw = pa.Table.from_pylist(list(rows))
         except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -110,35 +110,67 @@ def rows_to_arrow(
             for key in row:
                 if key not in present:
                     present[key] = column_name(key)
+    return _type_columns(present, len(rows), raw, rows, schema, timezone, extra)
+
+
+def struct_to_arrow(data: pa.StructArray, schema: Schema, timezone: str) -> pa.Table | None:
+    """Type a page that pyarrow's JSON reader parsed (no Python objects at all: the GIL stays free).
+
+    Returns None when the page holds something only the Python path types faithfully: declared JSON columns
+    (Arrow unifies their objects, adding keys a row did not have) or undeclared nested values."""
+    raw = pa.Table.from_struct_array(data)
+    present = {key: column_name(key) for key in raw.column_names}
+    for field in raw.schema:
+        nested = pa.types.is_struct(field.type) or pa.types.is_list(field.type)
+        name = present[field.name]
+        if nested and name not in schema.nested_parents:
+            return None
+    if any(c.kind == "json" for c in schema.columns):
+        return None
+    return _type_columns(present, raw.num_rows, raw, None, schema, timezone, None)
+
+
+def _type_columns(
+    present: dict[str, str],
+    n: int,
+    raw: pa.Table | None,
+    rows: Sequence[dict[str, Any]] | None,
+    schema: Schema,
+    timezone: str,
+    extra: dict[str, Iterable[Any]] | None,
+) -> pa.Table:
+    """The declared columns in order, then every undeclared key as text; from Arrow columns where the page
+    converted cleanly, else from the Python rows."""
     by_name = {name: key for key, name in present.items()}
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
     for col in schema.columns:
         values: Any
+        key = by_name.get(col.name)
         if extra and col.name in extra:
             values = list(extra[col.name])
         elif col.path:
             values = _nested(raw if col.kind != "json" else None, rows, col.path)
+        elif key is None:
+            values = pa.nulls(n, col.arrow_type)
+        elif raw is not None and (col.kind != "json" or rows is None):
+            values = raw.column(key).combine_chunks()  # JSON kinds keep the original values (rows) when there are
         else:
-            key = by_name.get(col.name)
-            if key is None:
-                values = pa.nulls(len(rows), col.arrow_type)
-            elif raw is not None and col.kind != "json":  # JSON keeps the original values, not Arrow's unified structs
-                values = raw.column(key).combine_chunks()
-            else:
-                values = [row.get(key) for row in rows]
+            values = [row.get(key) for row in rows or ()]
         arrays.append(_typed(values, col, timezone))
         fields.append(pa.field(col.name, col.arrow_type))
     for key, name in present.items():  # never drop what Copernica sent and we did not declare
         if name in schema.names or name in schema.nested_parents:
             continue
-        values = [row.get(key) for row in rows]
-        arrays.append(_typed(values, Column(name, "json" if _is_nested(values) else "str"), timezone))
+        values = raw.column(key).combine_chunks() if rows is None and raw is not None else [
+            row.get(key) for row in rows or ()]
+        nested = _is_nested(values) if isinstance(values, list) else False
+        arrays.append(_typed(values, Column(name, "json" if nested else "str"), timezone))
         fields.append(pa.field(name, pa.string()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
-def _nested(raw: pa.Table | None, rows: Sequence[dict[str, Any]], path: tuple[str, ...]) -> Any:
+def _nested(raw: pa.Table | None, rows: Sequence[dict[str, Any]] | None, path: tuple[str, ...]) -> Any:
     """A value inside a nested object, as an Arrow column when the page converted cleanly, else a list."""
     if raw is not None and path[0] in raw.column_names:
         column = raw.column(path[0]).combine_chunks()
@@ -148,6 +180,8 @@ def _nested(raw: pa.Table | None, rows: Sequence[dict[str, Any]], path: tuple[st
             return column
         except (pa.ArrowInvalid, pa.ArrowTypeError, KeyError, TypeError, NotImplementedError):
             pass
+    if rows is None:  # Arrow-only page without that nested key
+        return pa.nulls(raw.num_rows if raw is not None else 0)
     return [_dig(row, path) for row in rows]
 
 
@@ -173,9 +207,13 @@ def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
             return pa.nulls(len(values), col.arrow_type)
         if col.kind in ("str", "ts", "date") and pa.types.is_string(values.type):
             return _typed_text(values, col, timezone)
-        if col.kind == "int" and (pa.types.is_string(values.type) or pa.types.is_integer(values.type)):
+        if col.kind == "ts" and pa.types.is_timestamp(values.type) and values.type.tz is None:
+            return _assume_local(values, timezone)  # pyarrow's JSON reader parsed the text already
+        numeric = pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
+        if col.kind in ("int", "float") and (pa.types.is_string(values.type) or numeric):
             try:
-                return pc.cast(empty_as_null(values) if pa.types.is_string(values.type) else values, pa.int64())
+                source = empty_as_null(values) if pa.types.is_string(values.type) else values
+                return pc.cast(source, col.arrow_type)
             except (pa.ArrowInvalid, pa.ArrowTypeError):
                 pass
         values = values.to_pylist()
@@ -194,7 +232,11 @@ def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
         try:
             return pa.array(values, pa.float64())
         except (pa.ArrowTypeError, pa.ArrowInvalid):
-            return pa.array([_as_float(v) for v in values], pa.float64())
+            floats = [_as_float(v) for v in values]
+            bad = sum(1 for v, f in zip(values, floats) if f is None and v not in (None, ""))
+            if bad:
+                log.warning("column %s: %d value(s) are not numbers and were loaded as null", col.name, bad)
+            return pa.array(floats, pa.float64())
     if kind == "bool":
         try:
             return pa.array(values, pa.bool_())
@@ -228,6 +270,10 @@ def local_timestamps(text: pa.Array, timezone: str) -> pa.Array:
     if pc.any(missing).as_py():  # date-only values ("2024-01-31") are midnight local time
         dates = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
         naive = pc.coalesce(naive, dates)
+    return _assume_local(naive, timezone)
+
+
+def _assume_local(naive: pa.Array, timezone: str) -> pa.Array:
     aware = pc.assume_timezone(naive, timezone=timezone, ambiguous="earliest", nonexistent="latest")
     return aware.cast(TIMESTAMP)
 

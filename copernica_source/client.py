@@ -169,6 +169,11 @@ class CopernicaClient:
         """GET a path (relative to /v{version}/) and return the parsed JSON; retried on transient failures."""
         return self.request("GET", path, params).data
 
+    def get_bytes(self, path: str, params: Params = None) -> bytes:
+        """GET and return the raw JSON body, for callers that parse it themselves (into Arrow, without Python
+        objects). A body that is not complete JSON is retried like any truncated answer."""
+        return self.request("GET", path, params, raw=True).data  # type: ignore[no-any-return]
+
     def request(
         self,
         method: str,
@@ -177,6 +182,7 @@ class CopernicaClient:
         json: Any = None,
         *,
         retry_unsafe: bool = True,
+        raw: bool = False,
     ) -> ApiResponse:
         """Send one request with retries. `retry_unsafe=False` gives up (TransientError) on a dropped or truncated
         answer to a write instead of sending it again: the caller decides whether a repeat is safe."""
@@ -188,7 +194,7 @@ class CopernicaClient:
         auth_refreshed = False
         while True:
             try:
-                return self._send_once(method, url, query, content, write=method != "GET", retry_unsafe=retry_unsafe)
+                return self._send_once(method, url, query, content, method != "GET", retry_unsafe, raw)
             except _InvalidToken:
                 if self.api_version != 4 or auth_refreshed:
                     raise AuthenticationError(
@@ -217,7 +223,8 @@ class CopernicaClient:
         return redact(url, self._token, self._jwt)
 
     def _send_once(
-        self, method: str, url: str, query: list[tuple[str, Any]], content: bytes | None, write: bool, retry_unsafe: bool
+        self, method: str, url: str, query: list[tuple[str, Any]], content: bytes | None, write: bool,
+        retry_unsafe: bool, raw: bool = False,
     ) -> ApiResponse:
         headers = {"Content-Type": "application/json"} if content is not None else {}
         if self.api_version == 4:
@@ -240,14 +247,20 @@ class CopernicaClient:
                     f"{method} {self._redacted(url)}: connection lost before the answer; outcome unknown"
                 ) from None
             raise _Retryable(f"connection error ({type(exc).__name__})") from None
-        return self._interpret(method, url, response, write, retry_unsafe)
+        return self._interpret(method, url, response, write, retry_unsafe, raw)
 
-    def _interpret(self, method: str, url: str, response: httpx.Response, write: bool, retry_unsafe: bool) -> ApiResponse:
+    def _interpret(
+        self, method: str, url: str, response: httpx.Response, write: bool, retry_unsafe: bool, raw: bool = False
+    ) -> ApiResponse:
         status = response.status_code
         if status in RETRY_STATUSES:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"))
             raise _Retryable(f"HTTP {status}", retry_after)
         body = response.content
+        if raw and status < 300:
+            if not _looks_complete(body):
+                raise _Retryable("truncated JSON body")
+            return ApiResponse(status, response.headers, body)
         data: Any = None
         if body:
             try:
@@ -330,6 +343,12 @@ _TOTAL_LOCK = threading.Lock()
 
 class _InvalidToken(Exception):
     pass
+
+
+def _looks_complete(body: bytes) -> bool:
+    """A cheap check that a JSON document was not cut off: it ends where it should (the full parse comes later)."""
+    text = body.strip()
+    return bool(text) and text[:1] + text[-1:] in (b"{}", b"[]", b'""')
 
 
 def _loads(body: bytes) -> Any:

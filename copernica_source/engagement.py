@@ -17,6 +17,7 @@ from copernica_source.account import Account
 from copernica_source.engine import (
     COPERNICA_TIME,
     Reader,
+    batches,
     keyset_plan,
     objects_plan,
     run,
@@ -41,10 +42,13 @@ def engagement_resources(account: Account, product: str) -> list[DltResource]:
 
 
 def _hints(product: str, spec: TableSpec) -> dict[str, Any]:
+    # keyset ranges never overlap within a run, so the merge may skip its de-duplication pass (a sort of the
+    # whole load); windows overlap at their boundaries and keep it
+    merge: dict[str, Any] = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": spec.cursor == "id"}
     return {
         "name": f"{product}_{spec.name}",
         "primary_key": list(spec.primary_key),
-        "write_disposition": "merge",
+        "write_disposition": merge,
         "columns": spec.schema.dlt_columns(),
     }
 
@@ -52,25 +56,6 @@ def _hints(product: str, spec: TableSpec) -> dict[str, Any]:
 def _reader(account: Account, spec: TableSpec, **kwargs: Any) -> Reader:
     s = account.settings
     return Reader(account.client, spec.schema, s.timezone, page_size=s.page_size, **kwargs)
-
-
-BATCH_ROWS = 20_000
-
-
-def _tables(pages: Iterator[Any], batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
-    """Pages gathered into batches of ~`batch_rows`: dlt's per-item overhead (hint evaluation, schema checks)
-    is paid per batch, not per page, and memory stays bounded."""
-    pending: list[pa.Table] = []
-    rows = 0
-    for page in pages:
-        if page.table is not None and page.table.num_rows:
-            pending.append(page.table)
-            rows += page.table.num_rows
-            if rows >= batch_rows:
-                yield pa.concat_tables(pending, promote_options="default")
-                pending, rows = [], 0
-    if pending:
-        yield pa.concat_tables(pending, promote_options="default")
 
 
 def _id_cursor_events(account: Account, product: str, spec: TableSpec) -> DltResource:
@@ -90,7 +75,7 @@ def _id_cursor_events(account: Account, product: str, spec: TableSpec) -> DltRes
         reader = _reader(account, spec)
         after = int(last_id.start_value or 0)
         seeds, handle = keyset_plan(reader, spec.path.format(p=account.prefix(product)), params, after)
-        yield from _tables(run(reader, seeds, handle, s.max_concurrency))
+        yield from batches(run(reader, seeds, handle, s.max_concurrency))
 
     return dlt.resource(events, **_hints(product, spec))
 
@@ -123,7 +108,7 @@ def _windowed(account: Account, product: str, spec: TableSpec) -> DltResource:
             time_format="%Y-%m-%d" if dates_only else COPERNICA_TIME,
             resolution=timedelta(days=1) if dates_only else timedelta(seconds=1), now=s.now_local,
         )
-        yield from _tables(run(reader, seeds, handle, s.max_concurrency))
+        yield from batches(run(reader, seeds, handle, s.max_concurrency))
 
     return dlt.resource(windowed, **_hints(product, spec))
 
@@ -146,7 +131,7 @@ def _emailings(account: Account, product: str, spec: TableSpec) -> DltResource:
             reader, spec.path.format(p=account.prefix(product)), [], [(begin, end)], "fromdate", "todate",
             now=s.now_local,
         )
-        yield from _tables(run(reader, seeds, handle, s.max_concurrency))
+        yield from batches(run(reader, seeds, handle, s.max_concurrency))
 
     return dlt.resource(emailings, **_hints(product, spec))
 
@@ -160,7 +145,7 @@ def _statistics(account: Account, product: str, spec: TableSpec, emailings: DltR
         ids = [i for i in batch.column("id").to_pylist() if i is not None]
         reader = _reader(account, spec, extra=lambda task, raw: {"emailing_id": [task.meta]})
         seeds, handle = objects_plan((spec.path.format(p=prefix, id=i), i) for i in ids)
-        yield from _tables(run(reader, seeds, handle, s.max_concurrency), batch_rows=len(ids))
+        yield from batches(run(reader, seeds, handle, s.max_concurrency), batch_rows=len(ids))
 
     return dlt.transformer(statistics, data_from=emailings, **_hints(product, spec))
 

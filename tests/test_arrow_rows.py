@@ -61,3 +61,42 @@ def test_undeclared_keys_are_kept_as_text_columns() -> None:
     assert table.column("brand_new").to_pylist() == ["x", "7"]
     assert table.column("nested_new").to_pylist() == ['{"k":1}', None]
     assert table.schema.field("brand_new").type == pa.string()
+
+
+def test_arrow_json_path_and_python_path_type_a_page_identically() -> None:
+    """The hot path (pyarrow parses the body) and the Python path (orjson rows) must agree value for value."""
+    import io
+
+    import pyarrow.json as pa_json
+
+    from copernica_source.arrow_rows import struct_to_arrow
+
+    schema = Schema(cols("ID:int link:str timestamp:ts referer:str emailing:int profile:int subprofile:int "
+                         "from_address.email:str success:bool"))
+    rows = [
+        {"ID": str(i), "link": f"https://x.nl/é/{i}", "timestamp": f"2025-0{1 + i % 9}-1{i % 9} 0{i % 10}:15:00",
+         "referer": None if i % 3 else "", "emailing": str(1000 + i), "profile": str(i * 7), "subprofile": None,
+         "from_address": {"name": "n", "email": f"e{i}@x.nl"}, "success": i % 2 == 0, "extra_key": f"v{i}"}
+        for i in range(1, 60)
+    ]
+    body = orjson.dumps({"start": 0, "count": len(rows), "data": rows})
+    parsed = pa_json.read_json(io.BytesIO(body), read_options=pa_json.ReadOptions(block_size=len(body) + 64))
+    via_arrow = struct_to_arrow(parsed.column("data")[0].values, schema, "Europe/Amsterdam")
+    via_python = rows_to_arrow(rows, schema, "Europe/Amsterdam")
+    assert via_arrow is not None
+    assert via_arrow.schema == via_python.schema
+    assert via_arrow.to_pylist() == via_python.to_pylist()
+
+
+def test_arrow_json_path_declines_pages_it_cannot_keep_faithfully() -> None:
+    import io
+
+    import pyarrow.json as pa_json
+
+    from copernica_source.arrow_rows import struct_to_arrow
+
+    body = orjson.dumps({"data": [{"ID": "1", "report": {"a": 1}}, {"ID": "2", "report": {"b": 2}}]})
+    parsed = pa_json.read_json(io.BytesIO(body))
+    assert struct_to_arrow(parsed.column("data")[0].values, SCHEMA, "UTC") is None  # a declared JSON column
+    unknown_nested = Schema(cols("ID:int"))
+    assert struct_to_arrow(parsed.column("data")[0].values, unknown_nested, "UTC") is None

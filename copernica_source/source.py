@@ -11,6 +11,8 @@ from copernica_source.account import Account, Settings, parse_moment
 from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient
 from copernica_source.engagement import engagement_resources
 from copernica_source.errors import ConfigurationError
+from copernica_source.profiles import ProfileOptions, profile_resources
+from copernica_source.structure import structure_resources
 from copernica_source.tables import PRODUCTS
 
 
@@ -41,12 +43,24 @@ def copernica_source(
     products: Sequence[str] = PRODUCTS,
     lookback_days: float = 3.0,
     emailing_window_days: float = 30.0,
+    database_ids: Sequence[int] | None = None,
+    collection_ids: Sequence[int] | None = None,
+    detect_deletions: bool = True,
+    deletions: str = "delete",
+    profile_overlap_seconds: float = 60.0,
 ) -> Any:
-    """Copernica emailings, statistics, destinations and engagement events, typed, incremental and merged on keys.
+    """Copernica emailings, statistics, destinations and engagement events, the account's structure, profiles
+    and subprofiles: typed, incremental and merged on keys.
 
     `start_date`/`end_date` bound a backfill (with `end_date`, incremental state is left alone);
     `lookback_days` re-reads late events of draganddrop windows and destinations; `emailing_window_days`
     re-reads recent emailings and refreshes their statistics.
+    `database_ids`/`collection_ids` limit the structure, profile and subprofile tables to those databases and
+    collections (default: all). Profiles are read incrementally on `modified`, re-reading
+    `profile_overlap_seconds` before the last cursor; `detect_deletions` reconciles IDs against
+    `profileids`/`subprofileids` each run (Copernica does not bump `modified` on delete), and `deletions`
+    says what happens to a deleted (sub)profile's row: "delete" removes it, "mark" keeps its ID with `deleted`
+    true (its field values become null, as Copernica empties removed profiles).
     """
     if isinstance(products, str):
         products = [p.strip() for p in products.split(",") if p.strip()]
@@ -66,9 +80,29 @@ def copernica_source(
     )
     if settings.start_date and settings.end_date and settings.end_date <= settings.start_date:
         raise ConfigurationError("end_date must be after start_date")
+    options = ProfileOptions(
+        database_ids=_ids(database_ids, "database_ids"),
+        collection_ids=_ids(collection_ids, "collection_ids"),
+        detect_deletions=bool(detect_deletions),
+        deletions=str(deletions),
+        overlap_seconds=float(profile_overlap_seconds),
+    )
     client = make_client(access_token, base_url, api_version, auth_url, settings.max_concurrency)
     account = Account(client, settings)
-    return [r for product in products for r in engagement_resources(account, product)]
+    resources = [r for product in products for r in engagement_resources(account, product)]
+    resources += structure_resources(account, options.database_ids, options.collection_ids)
+    return resources + profile_resources(account, options)
+
+
+def _ids(value: Any, name: str) -> tuple[int, ...] | None:
+    """IDs from config: a list, or "1,2" from an env var; None or empty means all."""
+    if value is None or value == "" or value == []:
+        return None
+    items = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
+    try:
+        return tuple(int(str(v).strip()) for v in items if str(v).strip())
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a list of numeric IDs, not {value!r}") from None
 
 
 __all__ = ["copernica_source", "make_client", "DltSource"]

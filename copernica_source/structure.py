@@ -1,0 +1,115 @@
+"""Structure resources: databases, fields, interests, collections, selections and their rules, webhooks.
+
+These lists are small and change rarely, so every run reads them whole (`replace`): a field, view or rule
+deleted in Copernica disappears from its table. Per-parent lists (the fields of each database, the rules of each
+view) are transformers of their parent table, fetched for every parent side by side through the engine.
+"""
+
+from __future__ import annotations
+
+
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import dlt
+import pyarrow as pa
+import pyarrow.compute as pc
+from dlt.extract.resource import DltResource
+
+from copernica_source.account import Account
+from copernica_source.engine import Page, Reader, Task, batches, lists_plan, run
+from copernica_source.structure_tables import STRUCTURE_TABLES, StructureSpec
+
+
+def structure_resources(
+    account: Account, database_ids: Sequence[int] | None = None, collection_ids: Sequence[int] | None = None
+) -> list[DltResource]:
+    """One resource per structure table; `database_ids`/`collection_ids` limit which parents are read."""
+    made: dict[str, DltResource] = {}
+    for spec in STRUCTURE_TABLES:
+        if not spec.parent:
+            wanted = set(database_ids) if spec.name == "databases" and database_ids else None
+            made[spec.name] = _account_list(account, spec, wanted)
+        else:
+            wanted = set(collection_ids) if spec.name == "collections" and collection_ids else None
+            made[spec.name] = _per_parent(account, spec, made[spec.parent], wanted)
+    return list(made.values())
+
+
+def fetch_rows(account: Account, paths: Iterable[tuple[str, Any]]) -> list[tuple[Any, dict[str, Any]]]:
+    """Every row of some short lists as (meta, raw row): what the profile resources need to know before reading
+    (databases, field definitions, interests, collections), paged by the engine."""
+    reader = _reader(account, StructureSpec("", "", STRUCTURE_TABLES[0].schema))
+    seeds, handle = lists_plan(reader, paths)
+    return [(page.task.meta, row) for page in run(reader, seeds, handle, account.settings.max_concurrency)
+            for row in _data(page)]
+
+
+def _hints(spec: StructureSpec) -> dict[str, Any]:
+    return {"name": spec.name, "primary_key": ["id"], "write_disposition": "replace",
+            "columns": spec.schema.dlt_columns()}
+
+
+def _reader(account: Account, spec: StructureSpec) -> Reader:
+    s = account.settings
+    extra: Callable[[Task, Any], dict[str, Any]] | None = None
+    if spec.parent_column:
+        column = spec.parent_column
+        extra = lambda task, raw: {column: [task.meta] * len(_rows(raw))}  # noqa: E731
+    # structure lists are short and their plans read the parsed rows (nested views, field definitions)
+    return Reader(account.client, spec.schema, s.timezone, page_size=s.page_size, extra=extra, keep_raw=True)
+
+
+def _rows(raw: Any) -> list[Any]:
+    return raw if isinstance(raw, list) else (raw or {}).get("data") or []
+
+
+def _data(page: Page) -> list[dict[str, Any]]:
+    return [r for r in _rows(page.raw) if isinstance(r, dict)]
+
+
+def _without(tables: Iterator[pa.Table], spec: StructureSpec) -> Iterator[pa.Table]:
+    for table in tables:
+        yield table.drop_columns([c for c in spec.drop if c in table.column_names])
+
+
+def _keep(table: pa.Table, column: str, wanted: set[int] | None) -> pa.Table:
+    if wanted is None:
+        return table
+    return table.filter(pc.is_in(table.column(column), pa.array(sorted(wanted), pa.int64())))
+
+
+def _account_list(account: Account, spec: StructureSpec, wanted: set[int] | None) -> DltResource:
+    def rows() -> Iterator[pa.Table]:
+        reader = _reader(account, spec)
+        seeds, handle = lists_plan(reader, [(spec.path, None)])
+        for table in _without(batches(run(reader, seeds, handle, account.settings.max_concurrency)), spec):
+            yield _keep(table, "id", wanted)
+
+    return dlt.resource(rows, **_hints(spec))
+
+
+def _per_parent(
+    account: Account, spec: StructureSpec, parent: DltResource, wanted: set[int] | None
+) -> DltResource:
+    """Children of every parent row (only the `wanted` IDs, if given); views also descend into nested views."""
+
+    def children(batch: pa.Table) -> Iterator[pa.Table]:
+        ids = [i for i in batch.column("id").to_pylist() if i is not None]
+        reader = _reader(account, spec)
+        seeds, handle = lists_plan(reader, [(spec.path.format(id=i), i) for i in ids])
+        if spec.name == "views":
+            handle = _with_nested_views(handle)
+        tables = _without(batches(run(reader, seeds, handle, account.settings.max_concurrency)), spec)
+        for table in tables:
+            yield _keep(table, "id", wanted)
+
+    return dlt.transformer(children, data_from=parent, **_hints(spec))
+
+
+def _with_nested_views(handle: Callable[[Page], Iterable[Task]]) -> Callable[[Page], list[Task]]:
+    def both(page: Page) -> list[Task]:
+        nested = [Task(f"view/{row['ID']}/views", (), kind="first", meta=page.task.meta)
+                  for row in _data(page) if row.get("has-children") in (True, "1", "true")]
+        return list(handle(page)) + nested
+
+    return both

@@ -49,3 +49,40 @@ def print_table(title: str, rows: list[dict[str, Any]], reference: str) -> None:
         ratio = r["rows"] / r["seconds"] / (ref["rows"] / ref["seconds"])
         print(f"{r['name']:<28} {r['rows']:>10,} {r['seconds']:>9.2f} {r['rows'] / r['seconds']:>10,.0f} "
               f"{ratio:>14.2f} {r.get('peak_mb', float('nan')):>9.0f}")
+
+
+# The raw limit: the same pages downloaded side by side with plain httpx and discarded (env: BASE, AUTH, TOKEN,
+# CONC, ROWS, API_PATH).
+RAW_DOWNLOAD = PEAK_RSS + """
+import json, os, time, httpx
+from concurrent.futures import ThreadPoolExecutor
+base, n, conc, path = os.environ['BASE'], int(os.environ['ROWS']), int(os.environ['CONC']), os.environ['API_PATH']
+jwt = httpx.post(os.environ['AUTH'], data={'access_token': os.environ['TOKEN']}).text.strip()
+client = httpx.Client(headers={'Authorization': 'Bearer ' + jwt}, limits=httpx.Limits(max_connections=conc))
+def get(start):
+    r = client.get(base + '/v4/' + path, params={'start': start, 'limit': 1000, 'total': 'false'})
+    r.raise_for_status(); return len(r.content)
+t = time.perf_counter()
+with ThreadPoolExecutor(conc) as pool: list(pool.map(get, range(0, n, 1000)))
+print(json.dumps({'name': 'raw httpx download', 'rows': n, 'seconds': time.perf_counter() - t, 'peak_mb': _peak_mb()}))
+"""
+
+# The peer: dlt's declarative rest_api source as DLT-NOTES.md configures it (env: as above plus TABLE).
+REST_API_PEER = PEAK_RSS + """
+import json, os, tempfile, time, httpx, dlt
+from dlt.sources.rest_api import rest_api_source
+d = tempfile.mkdtemp()
+os.environ['DLT_DATA_DIR'] = d
+jwt = httpx.post(os.environ['AUTH'], data={'access_token': os.environ['TOKEN']}).text.strip()
+rows, table = int(os.environ['ROWS']), os.environ['TABLE']
+src = rest_api_source({
+    'client': {'base_url': os.environ['BASE'] + '/v4/', 'auth': {'type': 'bearer', 'token': jwt},
+               'paginator': {'type': 'offset', 'limit': 1000, 'offset_param': 'start', 'limit_param': 'limit',
+                             'total_path': 'total', 'maximum_offset': rows}},
+    'resource_defaults': {'primary_key': 'ID', 'write_disposition': 'merge'},
+    'resources': [{'name': table, 'endpoint': {'path': os.environ['API_PATH'], 'data_selector': 'data'}}]})
+p = dlt.pipeline('bench_peer', destination=dlt.destinations.duckdb(d + '/p.duckdb'), dataset_name='peer', pipelines_dir=d)
+t = time.perf_counter(); info = p.run(src); info.raise_on_failed_jobs(); dt = time.perf_counter() - t
+with p.sql_client() as c: n = c.execute_sql(f'select count(*) from peer.{table}')[0][0]
+print(json.dumps({'name': 'dlt rest_api (defaults)', 'rows': n, 'seconds': dt, 'peak_mb': _peak_mb()}))
+"""

@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import PEAK_RSS, print_table, run_child, simulator_process  # noqa: E402
+from _harness import PEAK_RSS, RAW_DOWNLOAD, REST_API_PEER, print_table, run_child, simulator_process  # noqa: E402
 
 SOURCE = PEAK_RSS + """
 import json, os, tempfile, time, dlt
@@ -32,40 +32,6 @@ with p.sql_client() as c: n = c.execute_sql('select count(*) from bench.html_cli
 print(json.dumps({'name': 'copernica_source', 'rows': n, 'seconds': dt, 'peak_mb': _peak_mb()}))
 """
 
-RAW = PEAK_RSS + """
-import json, os, time, httpx
-from concurrent.futures import ThreadPoolExecutor
-base, n, conc = os.environ['BASE'], int(os.environ['ROWS']), int(os.environ['CONC'])
-jwt = httpx.post(os.environ['AUTH'], data={'access_token': os.environ['TOKEN']}).text.strip()
-client = httpx.Client(headers={'Authorization': 'Bearer ' + jwt}, limits=httpx.Limits(max_connections=conc))
-def get(start):
-    r = client.get(base + '/v4/html/clicks', params={'start': start, 'limit': 1000, 'total': 'false'})
-    r.raise_for_status(); return len(r.content)
-t = time.perf_counter()
-with ThreadPoolExecutor(conc) as pool: list(pool.map(get, range(0, n, 1000)))
-print(json.dumps({'name': 'raw httpx download', 'rows': n, 'seconds': time.perf_counter() - t, 'peak_mb': _peak_mb()}))
-"""
-
-PEER = PEAK_RSS + """
-import json, os, tempfile, time, httpx, dlt
-from dlt.sources.rest_api import rest_api_source
-d = tempfile.mkdtemp()
-os.environ['DLT_DATA_DIR'] = d
-jwt = httpx.post(os.environ['AUTH'], data={'access_token': os.environ['TOKEN']}).text.strip()
-rows = int(os.environ['ROWS'])
-src = rest_api_source({
-    'client': {'base_url': os.environ['BASE'] + '/v4/', 'auth': {'type': 'bearer', 'token': jwt},
-               'paginator': {'type': 'offset', 'limit': 1000, 'offset_param': 'start', 'limit_param': 'limit',
-                             'total_path': 'total', 'maximum_offset': rows}},
-    'resource_defaults': {'primary_key': 'ID', 'write_disposition': 'merge'},
-    'resources': [{'name': 'html_clicks', 'endpoint': {'path': 'html/clicks', 'data_selector': 'data'}}]})
-p = dlt.pipeline('bench_peer', destination=dlt.destinations.duckdb(d + '/p.duckdb'), dataset_name='peer', pipelines_dir=d)
-t = time.perf_counter(); info = p.run(src); info.raise_on_failed_jobs(); dt = time.perf_counter() - t
-with p.sql_client() as c: n = c.execute_sql('select count(*) from peer.html_clicks')[0][0]
-print(json.dumps({'name': 'dlt rest_api (defaults)', 'rows': n, 'seconds': dt, 'peak_mb': _peak_mb()}))
-"""
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -77,10 +43,11 @@ def main() -> None:
 
     results = []
     with simulator_process("--events", str(args.events), "--latency-ms", str(args.latency_ms)) as sim:
-        env = dict(BASE=sim["base_url"], AUTH=sim["auth_url"], TOKEN=sim["access_token"], CONC=args.concurrency)
-        results.append(run_child(RAW, ROWS=args.events, **env))
+        env = dict(BASE=sim["base_url"], AUTH=sim["auth_url"], TOKEN=sim["access_token"], CONC=args.concurrency,
+                   API_PATH="html/clicks", TABLE="html_clicks")
+        results.append(run_child(RAW_DOWNLOAD, ROWS=args.events, **env))
         results.append(run_child(SOURCE, **env))
-        results.append(run_child(PEER, ROWS=int(args.events * args.peer_fraction), **env))
+        results.append(run_child(REST_API_PEER, ROWS=int(args.events * args.peer_fraction), **env))
     title = f"html clicks, {args.events:,} events, latency {args.latency_ms} ms, concurrency {args.concurrency}"
     print_table(title, results, "raw httpx download")
     source, peer = results[1], results[2]
@@ -88,7 +55,8 @@ def main() -> None:
 
     if args.scale_events:
         with simulator_process("--events", str(args.scale_events), "--latency-ms", str(args.latency_ms)) as sim:
-            env = dict(BASE=sim["base_url"], AUTH=sim["auth_url"], TOKEN=sim["access_token"], CONC=args.concurrency)
+            env = dict(BASE=sim["base_url"], AUTH=sim["auth_url"], TOKEN=sim["access_token"], CONC=args.concurrency,
+                   API_PATH="html/clicks", TABLE="html_clicks")
             big = run_child(SOURCE, **env)
         growth = big["peak_mb"] / source["peak_mb"] - 1
         print(f"peak memory: {source['peak_mb']:.0f} MB at {source['rows']:,} rows, {big['peak_mb']:.0f} MB at "

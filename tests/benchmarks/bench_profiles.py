@@ -20,7 +20,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import PEAK_RSS, print_table, run_child, simulator_process  # noqa: E402
+from _harness import PEAK_RSS, RAW_DOWNLOAD, REST_API_PEER, print_table, run_child, simulator_process  # noqa: E402
 
 SOURCE = PEAK_RSS + """
 import json, os, time, dlt
@@ -39,40 +39,6 @@ counts = p.last_trace.last_normalize_info.row_counts
 print(json.dumps({'name': os.environ['NAME'], 'rows': n, 'seconds': dt, 'peak_mb': _peak_mb(),
                   'requests': CopernicaClient.total_requests() - before, 'read': counts.get('profiles_customers', 0)}))
 """
-
-RAW = PEAK_RSS + """
-import json, os, time, httpx
-from concurrent.futures import ThreadPoolExecutor
-base, n, conc = os.environ['BASE'], int(os.environ['ROWS']), int(os.environ['CONC'])
-jwt = httpx.post(os.environ['AUTH'], data={'access_token': os.environ['TOKEN']}).text.strip()
-client = httpx.Client(headers={'Authorization': 'Bearer ' + jwt}, limits=httpx.Limits(max_connections=conc))
-def get(start):
-    r = client.get(base + '/v4/database/1/profiles', params={'start': start, 'limit': 1000, 'total': 'false'})
-    r.raise_for_status(); return len(r.content)
-t = time.perf_counter()
-with ThreadPoolExecutor(conc) as pool: list(pool.map(get, range(0, n, 1000)))
-print(json.dumps({'name': 'raw httpx download', 'rows': n, 'seconds': time.perf_counter() - t, 'peak_mb': _peak_mb()}))
-"""
-
-PEER = PEAK_RSS + """
-import json, os, tempfile, time, httpx, dlt
-from dlt.sources.rest_api import rest_api_source
-d = tempfile.mkdtemp()
-os.environ['DLT_DATA_DIR'] = d
-jwt = httpx.post(os.environ['AUTH'], data={'access_token': os.environ['TOKEN']}).text.strip()
-rows = int(os.environ['ROWS'])
-src = rest_api_source({
-    'client': {'base_url': os.environ['BASE'] + '/v4/', 'auth': {'type': 'bearer', 'token': jwt},
-               'paginator': {'type': 'offset', 'limit': 1000, 'offset_param': 'start', 'limit_param': 'limit',
-                             'total_path': 'total', 'maximum_offset': rows}},
-    'resource_defaults': {'primary_key': 'ID', 'write_disposition': 'merge'},
-    'resources': [{'name': 'profiles', 'endpoint': {'path': 'database/1/profiles', 'data_selector': 'data'}}]})
-p = dlt.pipeline('bench_peer', destination=dlt.destinations.duckdb(d + '/p.duckdb'), dataset_name='peer', pipelines_dir=d)
-t = time.perf_counter(); info = p.run(src); info.raise_on_failed_jobs(); dt = time.perf_counter() - t
-with p.sql_client() as c: n = c.execute_sql('select count(*) from peer.profiles')[0][0]
-print(json.dumps({'name': 'dlt rest_api (defaults)', 'rows': n, 'seconds': dt, 'peak_mb': _peak_mb()}))
-"""
-
 
 def change_profiles(sim: dict[str, str], profiles: int, fraction: float) -> dict[str, int]:
     """`fraction` of the profiles modified, a twentieth of that deleted and as many created, over HTTP."""
@@ -111,11 +77,12 @@ def main() -> None:
     results = []
     with simulator_process("--profiles", str(args.profiles), "--events", "1000",
                            "--latency-ms", str(args.latency_ms)) as sim:
-        env = dict(BASE=sim["base_url"], AUTH=sim["auth_url"], TOKEN=sim["access_token"], CONC=args.concurrency)
-        results.append(run_child(RAW, ROWS=args.profiles, **env))
+        env = dict(BASE=sim["base_url"], AUTH=sim["auth_url"], TOKEN=sim["access_token"], CONC=args.concurrency,
+                   API_PATH="database/1/profiles", TABLE="profiles")
+        results.append(run_child(RAW_DOWNLOAD, ROWS=args.profiles, **env))
         full = run_child(SOURCE, NAME="copernica_source (full)", WORKDIR=workdir, **env)
         results.append(full)
-        results.append(run_child(PEER, ROWS=int(args.profiles * args.peer_fraction), **env))
+        results.append(run_child(REST_API_PEER, ROWS=int(args.profiles * args.peer_fraction), **env))
         started = time.perf_counter()
         changes = change_profiles(sim, args.profiles, args.changed)
         print(f"changed through the API in {time.perf_counter() - started:.1f}s: {changes}")

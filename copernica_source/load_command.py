@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 from typing import Any, Iterator
@@ -16,6 +17,8 @@ from copernica_source.errors import CopernicaError
 from copernica_source.source import copernica_source
 
 DEMO_EVENTS = 20_000
+DEFAULT_PIPELINE = "copernica"
+DEMO_PIPELINE = "copernica_demo"
 DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
 DUCKDB_MEMORY_LIMIT = "256MB"
 
@@ -46,7 +49,7 @@ def add_load_command(commands: Any) -> None:
                    help=f"DuckDB memory for the load step (default {DUCKDB_MEMORY_LIMIT}; 'none' for DuckDB's default)")
     p.add_argument("--dataset", default=DEFAULT_DATASET,
                    help=f"dataset (schema) name in the destination (default {DEFAULT_DATASET})")
-    p.add_argument("--pipeline-name", default="copernica")
+    p.add_argument("--pipeline-name", default=DEFAULT_PIPELINE, help="dlt pipeline name (its state: cursors)")
     p.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default ~/.dlt/pipelines)")
     p.add_argument("--resources", default=None, help="comma-separated table names, e.g. html_clicks,html_emailings")
     p.add_argument("--start-date", default=None, help="load from this date (YYYY-MM-DD[ HH:MM:SS], Copernica time)")
@@ -86,16 +89,23 @@ def run_load(args: argparse.Namespace) -> int:
         destination: Any = args.destination
         if destination == "duckdb":
             limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit
-            destination = duckdb_destination(args.duckdb_file, limit)
+            # absolute: dlt keeps the resolved path in the pipeline's state, so a relative one would follow
+            # the pipeline to another folder instead of landing where the command runs
+            destination = duckdb_destination(os.path.abspath(args.duckdb_file), limit)
+        pipeline_name = args.pipeline_name
+        if args.demo and pipeline_name == DEFAULT_PIPELINE:
+            pipeline_name = DEMO_PIPELINE  # the demo never touches the state of a real account's pipeline
         pipeline = dlt.pipeline(
-            pipeline_name=args.pipeline_name,
+            pipeline_name=pipeline_name,
             destination=destination,
             dataset_name=args.dataset,
             pipelines_dir=args.pipelines_dir,
             progress=dlt.progress.log(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
         )
         try:
-            info = pipeline.run(source, refresh="drop_sources" if args.full_refresh else None)
+            # the demo starts over each time: the simulator's data is the same on every start
+            refresh = "drop_sources" if args.full_refresh or args.demo else None
+            info = pipeline.run(source, refresh=refresh)
             info.raise_on_failed_jobs()
         except PipelineStepFailed as exc:
             print(f"error: {_copernica_cause(exc) or _root_cause(exc)}", file=sys.stderr)
@@ -135,7 +145,7 @@ def _print_summary(pipeline: dlt.Pipeline, seconds: float, requests: int) -> Non
     tables = sorted(set(totals) | {t for t in loaded if not t.startswith("_dlt")})
     width = max([len(t) for t in tables] + [5])
     print(f"\nloaded into {pipeline.destination.destination_name} dataset '{pipeline.dataset_name}'")
-    print(f"{'table':<{width}}  {'this run':>10}  {'in table':>10}")
+    print(f"{'table':<{width}}  {'rows read':>10}  {'in table':>10}")
     for table in tables:
         total = totals.get(table)
         print(f"{table:<{width}}  {loaded.get(table, 0):>10,}  {'' if total is None else f'{total:,}':>10}")

@@ -7,7 +7,7 @@ import dlt
 from dlt.common.configuration import with_config
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
-from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient
+from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient, RetryPolicy
 from copernica_source.errors import ConfigurationError
 
 
@@ -18,9 +18,11 @@ def _resolve(
     api_version: int = 4,
     auth_url: str = DEFAULT_AUTH_URL,
     max_concurrency: int = 8,
+    request_timeout: float = 60.0,
+    retry_max_seconds: float = 300.0,
 ) -> dict[str, object]:
     return dict(access_token=access_token, base_url=base_url, api_version=api_version, auth_url=auth_url,
-                max_concurrency=max_concurrency)
+                max_concurrency=max_concurrency, request_timeout=request_timeout, retry_max_seconds=retry_max_seconds)
 
 
 def client_from_config(**overrides: object) -> CopernicaClient:
@@ -33,4 +35,24 @@ def client_from_config(**overrides: object) -> CopernicaClient:
             "No Copernica access token: set sources.copernica.access_token in .dlt/secrets.toml "
             "or the env var SOURCES__COPERNICA__ACCESS_TOKEN"
         ) from None
-    return CopernicaClient(**settings)  # type: ignore[arg-type]
+    return make_client(**settings)  # type: ignore[arg-type]
+
+
+def make_client(
+    access_token: str,
+    base_url: str = DEFAULT_BASE_URL,
+    api_version: int = 4,
+    auth_url: str = DEFAULT_AUTH_URL,
+    max_concurrency: int = 8,
+    request_timeout: float = 60.0,
+    retry_max_seconds: float = 300.0,
+) -> CopernicaClient:
+    """The client every entry point (load, push-profiles, data-request) builds from the same settings.
+
+    `retry_max_seconds` bounds how long one request is retried through 429/5xx/dropped connections before the
+    run fails (and can be resumed); `request_timeout` bounds one attempt."""
+    retry = RetryPolicy(max_attempts=max(1, int(retry_max_seconds)) + 1, max_total_seconds=float(retry_max_seconds))
+    return CopernicaClient(
+        access_token, base_url=base_url, api_version=api_version, auth_url=auth_url,
+        max_concurrency=max_concurrency, timeout=float(request_timeout), retry=retry,
+    )

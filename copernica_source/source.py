@@ -8,25 +8,13 @@ import dlt
 from dlt.extract.source import DltSource
 
 from copernica_source.account import Account, Settings, parse_moment
-from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient
+from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL
 from copernica_source.engagement import engagement_resources
 from copernica_source.errors import ConfigurationError
 from copernica_source.profiles import ProfileOptions, profile_resources
+from copernica_source.settings import make_client
 from copernica_source.structure import structure_resources
 from copernica_source.tables import PRODUCTS
-
-
-def make_client(
-    access_token: str,
-    base_url: str = DEFAULT_BASE_URL,
-    api_version: int = 4,
-    auth_url: str = DEFAULT_AUTH_URL,
-    max_concurrency: int = 8,
-) -> CopernicaClient:
-    """The client every entry point (load, push-profiles, data-request) builds from the same settings."""
-    return CopernicaClient(
-        access_token, base_url=base_url, api_version=api_version, auth_url=auth_url, max_concurrency=max_concurrency
-    )
 
 
 @dlt.source(name="copernica", section="copernica", max_table_nesting=0)
@@ -48,6 +36,8 @@ def copernica_source(
     detect_deletions: bool = True,
     deletions: str = "delete",
     profile_overlap_seconds: float = 60.0,
+    request_timeout: float = 60.0,
+    retry_max_seconds: float = 300.0,
 ) -> Any:
     """Copernica emailings, statistics, destinations and engagement events, the account's structure, profiles
     and subprofiles: typed, incremental and merged on keys.
@@ -61,6 +51,8 @@ def copernica_source(
     `profileids`/`subprofileids` each run (Copernica does not bump `modified` on delete), and `deletions`
     says what happens to a deleted (sub)profile's row: "delete" removes it, "mark" keeps its ID with `deleted`
     true (its field values become null, as Copernica empties removed profiles).
+    `retry_max_seconds` bounds the retries of one request through 429/5xx/dropped connections (then the run
+    fails and the next run resumes); `request_timeout` bounds one attempt.
     """
     if isinstance(products, str):
         products = [p.strip() for p in products.split(",") if p.strip()]
@@ -87,7 +79,8 @@ def copernica_source(
         deletions=str(deletions),
         overlap_seconds=float(profile_overlap_seconds),
     )
-    client = make_client(access_token, base_url, api_version, auth_url, settings.max_concurrency)
+    client = make_client(access_token, base_url, api_version, auth_url, settings.max_concurrency,
+                         request_timeout, retry_max_seconds)
     account = Account(client, settings)
     resources = [r for product in products for r in engagement_resources(account, product)]
     resources += structure_resources(account, options.database_ids, options.collection_ids)

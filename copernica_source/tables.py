@@ -36,7 +36,7 @@ class TableSpec:
     description: str = ""
 
 
-_HTML_EVENT_TAIL = "emailing:int destination:str profile:int subprofile:int"
+_HTML_EVENT_TAIL = "emailing:int destination:int profile:int subprofile:int"  # destination: the internal ID
 _DD_EVENT_TAIL = "destination:int profile:int subprofile:int"
 
 _EVENT_COLUMNS = {

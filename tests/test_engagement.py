@@ -186,3 +186,33 @@ def test_same_load_into_postgres(tmp_path: Path, copernica_simulator_factory: An
     finally:
         with pg.sql_client() as client:
             client.drop_dataset()
+
+
+def test_an_outage_fails_the_run_without_moving_cursors_and_the_next_run_catches_up(
+    tmp_path: Path, copernica_simulator_factory: Any
+) -> None:
+    import time
+
+    from dlt.pipeline.exceptions import PipelineStepFailed
+
+    from copernica_source.errors import TransientError
+
+    sim = copernica_simulator_factory(**DATA)
+    pipeline = make_pipeline(tmp_path)
+    load(sim, pipeline, resources=["html_clicks", "draganddrop_clicks"])
+    sim.advance(days=2)
+    sim.set_faults(1.0, kinds=("503",))  # Copernica's load balancer answers nothing but 503 for a while
+    started = time.monotonic()
+    with pytest.raises(PipelineStepFailed) as info:
+        load(sim, pipeline, resources=["html_clicks", "draganddrop_clicks"], retry_max_seconds=2)
+    assert time.monotonic() - started < 30, "retries are bounded by retry_max_seconds"
+    cause: BaseException | None = info.value
+    while cause is not None and not isinstance(cause, TransientError):
+        cause = cause.__cause__ or cause.__context__
+    assert cause is not None and "run again later" in str(cause)
+
+    sim.set_faults(0.0)
+    load(sim, pipeline, resources=["html_clicks", "draganddrop_clicks"])
+    for product, spec in LIST_TABLES:
+        if spec.name == "clicks":
+            assert table_ids(pipeline, f"{product}_clicks") == expected_ids(sim, product, spec)

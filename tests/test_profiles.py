@@ -11,7 +11,7 @@ import pytest
 
 import copernica_source.profiles as profiles_module
 from copernica_source.profiles import decode_ids, encode_ids
-from copernica_source.source import make_client
+from copernica_source.settings import make_client
 from tests.conftest import SMALL, duckdb_path, duckdb_types, load, make_pipeline, query, table_ids
 
 PROFILE_TABLES = {"profiles_customers": "database/1/profiles", "profiles_partners": "database/2/profiles"}

@@ -42,7 +42,7 @@ print(json.dumps({'name': os.environ['NAME'], 'rows': n, 'seconds': dt, 'peak_mb
 
 def change_profiles(sim: dict[str, str], profiles: int, fraction: float) -> dict[str, int]:
     """`fraction` of the profiles modified, a twentieth of that deleted and as many created, over HTTP."""
-    from copernica_source.source import make_client
+    from copernica_source.settings import make_client
 
     client = make_client(sim["access_token"], sim["base_url"], 4, sim["auth_url"], max_concurrency=16)
     ids = [int(i) for i in client.get("database/1/profileids")]

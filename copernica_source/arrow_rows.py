@@ -120,11 +120,14 @@ def struct_to_arrow(data: pa.StructArray, schema: Schema, timezone: str) -> pa.T
     (Arrow unifies their objects, adding keys a row did not have) or undeclared nested values."""
     raw = pa.Table.from_struct_array(data)
     present = {key: column_name(key) for key in raw.column_names}
+    kinds = {c.name: c.kind for c in schema.columns}
     for field in raw.schema:
         nested = pa.types.is_struct(field.type) or pa.types.is_list(field.type)
         name = present[field.name]
         if nested and name not in schema.nested_parents:
             return None
+        if pa.types.is_timestamp(field.type) and kinds.get(name) not in ("ts", "date"):
+            return None  # text that merely looks like a time: Arrow would re-format it ("T" -> " ")
     if any(c.kind == "json" for c in schema.columns):
         return None
     return _type_columns(present, raw.num_rows, raw, None, schema, timezone, None)

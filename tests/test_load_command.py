@@ -124,3 +124,18 @@ def _assert_not_in_files(root: Path, secret: str) -> None:
     for path in root.rglob("*"):
         if path.is_file():
             assert needle not in path.read_bytes(), f"secret found in {path}"
+
+
+def test_demo_loads_every_table_and_summarises(tmp_path: Path) -> None:
+    """The README's first command: the pipeline against the bundled simulator, into DuckDB, with a summary."""
+    cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--demo", "--demo-events", "2000",
+           "--duckdb-file", str(tmp_path / "demo.duckdb"), "--pipelines-dir", str(tmp_path / "pipelines")]
+    for _ in range(2):  # the demo starts over each time, so a second run gives the same tables
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+        tables = _tables(tmp_path / "demo.duckdb")
+        assert len(tables["html_clicks"]) == 2000 and len(tables["draganddrop_clicks"]) == 2000
+        assert tables["profiles_customers"] and tables["databases"] and tables["html_emailing_statistics"]
+        summary = result.stdout.splitlines()
+        assert any(line.startswith("html_clicks") and line.split()[-1] == "2,000" for line in summary)
+        assert "API requests" in summary[-1]

@@ -167,8 +167,7 @@ def _type_columns(
             continue
         values = raw.column(key).combine_chunks() if rows is None and raw is not None else [
             row.get(key) for row in rows or ()]
-        nested = _is_nested(values) if isinstance(values, list) else False
-        arrays.append(_typed(values, Column(name, "json" if nested else "str"), timezone))
+        arrays.append(_typed(values, Column(name, "str"), timezone))  # objects become JSON text, text stays as is
         fields.append(pa.field(name, pa.string()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
@@ -195,10 +194,6 @@ def _dig(row: dict[str, Any], path: tuple[str, ...]) -> Any:
             return None
         value = value.get(part)
     return value
-
-
-def _is_nested(values: list[Any]) -> bool:
-    return any(isinstance(v, (dict, list)) for v in values)
 
 
 def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
@@ -270,9 +265,13 @@ def local_timestamps(text: pa.Array, timezone: str) -> pa.Array:
     """
     naive = pc.strptime(text, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
     missing = pc.and_(pc.is_null(naive), pc.is_valid(text))
-    if pc.any(missing).as_py():  # date-only values ("2024-01-31") are midnight local time
-        dates = pc.strptime(text, format="%Y-%m-%d", unit="s", error_is_null=True)
-        naive = pc.coalesce(naive, dates)
+    if pc.any(missing).as_py():  # ISO "T" times, and date-only values ("2024-01-31") as midnight local time
+        for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
+            naive = pc.coalesce(naive, pc.strptime(text, format=fmt, unit="s", error_is_null=True))
+        unread = [v for v in pc.filter(text, pc.and_(pc.is_null(naive), pc.is_valid(text))).to_pylist()
+                  if not v.startswith("0000-00-00")]  # zero dates are Copernica's "no value"
+        if unread:
+            log.warning("%d time value(s) could not be read and were loaded as null, e.g. %r", len(unread), unread[0])
     return _assume_local(naive, timezone)
 
 
@@ -298,8 +297,12 @@ def _ints(values: list[Any], name: str) -> pa.Array:
             out.append(None if v is None or v == "" else int(v))
         except (TypeError, ValueError):
             try:
-                out.append(int(float(v)))
+                number = float(v)
             except (TypeError, ValueError):
+                number = float("nan")
+            if number.is_integer():  # "3.0"
+                out.append(int(number))
+            else:  # "x3", "1.9": not an integer; never guess
                 out.append(None)
                 bad += 1
     if bad:
@@ -326,6 +329,10 @@ def _as_float(v: Any) -> float | None:
         return None
 
 
+_TRUE = frozenset({"1", "true", "yes", "y", "on"})
+_FALSE = frozenset({"0", "false", "no", "n", "off"})
+
+
 def _as_bool(v: Any) -> bool | None:
     if v is None or v == "":
         return None
@@ -333,4 +340,8 @@ def _as_bool(v: Any) -> bool | None:
         return v
     if isinstance(v, (int, float)):
         return bool(v)
-    return str(v).strip().lower() in ("1", "true", "yes", "y")
+    text = str(v).strip().lower()
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    log.warning("%r is not a truth value and was loaded as null", v)
+    return None

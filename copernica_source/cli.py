@@ -6,6 +6,12 @@ import argparse
 import sys
 from typing import Callable
 
+from dlt.common.configuration.exceptions import (
+    ConfigFieldMissingException,
+    ConfigurationException,
+    ConfigValueCannotBeCoercedException,
+)
+
 from copernica_source.errors import CopernicaError
 
 Command = Callable[[argparse.Namespace], int]
@@ -33,9 +39,24 @@ def main(argv: list[str] | None = None) -> int:
     except CopernicaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except ConfigurationException as exc:
+        print(f"error: {config_error_line(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def config_error_line(exc: ConfigurationException) -> str:
+    """dlt's configuration errors on one line that says which setting and where to put it."""
+    if isinstance(exc, ConfigFieldMissingException):
+        names = ", ".join(exc.fields)
+        keys = " ".join(f"SOURCES__COPERNICA__{f.upper()}" for f in exc.fields)
+        return (f"missing setting {names}: put it in [sources.copernica] of .dlt/secrets.toml (or config.toml), "
+                f"or set {keys}")
+    if isinstance(exc, ConfigValueCannotBeCoercedException):
+        return f"setting {exc.field_name} = {exc.field_value!r} is not a valid {getattr(exc.hint, '__name__', exc.hint)}"
+    return " ".join(str(exc).split())[:300]
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ import orjson
 
 from copernica_source.errors import (
     AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
     CopernicaAPIError,
     InvalidMethodError,
     NotFoundError,
@@ -123,8 +125,8 @@ class CopernicaClient:
                 "No Copernica access token: set sources.copernica.access_token in .dlt/secrets.toml "
                 "or the env var SOURCES__COPERNICA__ACCESS_TOKEN"
             )
-        if int(api_version) not in (1, 2, 3, 4):
-            raise ValueError(f"api_version must be 1, 2, 3 or 4, not {api_version!r}")
+        if str(api_version) not in ("1", "2", "3", "4"):
+            raise ConfigurationError(f"api_version must be 1, 2, 3 or 4, not {api_version!r}")
         self._token = str(access_token).strip()
         self.api_version = int(api_version)
         self.base_url = base_url.rstrip("/")
@@ -137,6 +139,7 @@ class CopernicaClient:
         self._count_lock = threading.Lock()
         self.requests_made = 0
         self.retries_made = 0
+        self._reached = False  # set once any answer came back: before that, a refused connection is a setup error
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             limits=httpx.Limits(
@@ -215,7 +218,7 @@ class CopernicaClient:
                     ) from None
                 with self._count_lock:
                     self.retries_made += 1
-                log.info("retrying %s %s in %.1fs: %s", method, self._redacted(url), wait, exc.reason)
+                log.warning("retrying %s %s in %.1fs: %s", method, self._redacted(url), wait, exc.reason)
                 time.sleep(wait)
 
     # -- internals -------------------------------------------------------------------------------------
@@ -246,7 +249,9 @@ class CopernicaClient:
                 raise TransientError(
                     f"{method} {self._redacted(url)}: connection lost before the answer; outcome unknown"
                 ) from None
+            self._check_reachable(exc, url)
             raise _Retryable(f"connection error ({type(exc).__name__})") from None
+        self._reached = True
         return self._interpret(method, url, response, write, retry_unsafe, raw)
 
     def _interpret(
@@ -283,6 +288,16 @@ class CopernicaClient:
             raise CopernicaAPIError(redact(message, self._token, self._jwt), status, safe_url, method)
         return ApiResponse(status, response.headers, data)
 
+    def _check_reachable(self, exc: httpx.TransportError, url: str) -> None:
+        """A host that never answered this run and refuses connections (or has no address) is a wrong URL or
+        no network, not an overloaded Copernica: say so at once instead of retrying for minutes."""
+        if not self._reached and isinstance(exc, httpx.ConnectError):
+            host = httpx.URL(url).host
+            raise ConnectionFailedError(
+                f"cannot connect to {host} ({' '.join(str(exc).split()) or type(exc).__name__}): check base_url "
+                "and auth_url in [sources.copernica] (or SOURCES__COPERNICA__BASE_URL / ..._AUTH_URL) and the network"
+            ) from None
+
     def _bearer(self) -> str:
         with self._auth_lock:
             if self._jwt is None or time.time() >= self._jwt_refresh_at:
@@ -307,9 +322,11 @@ class CopernicaClient:
             try:
                 response = self._http.post(self.auth_url, data={"access_token": self._token})
             except httpx.TransportError as exc:
+                self._check_reachable(exc, self.auth_url)
                 reason = f"connection error ({type(exc).__name__})"
                 retry_after = None
             else:
+                self._reached = True
                 if response.status_code in RETRY_STATUSES:
                     reason = f"HTTP {response.status_code}"
                     retry_after = _parse_retry_after(response.headers.get("Retry-After"))

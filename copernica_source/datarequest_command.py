@@ -6,6 +6,7 @@ Prints one line per subject (subject, request ID, status, file or what to do) an
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -58,9 +59,12 @@ def run_data_request(args: argparse.Namespace) -> int:
     subjects = make_subjects(_split(args.profile), _split(args.subprofile), _split(args.email), from_files)
     if not subjects and not args.pending:
         raise ConfigurationError("no subjects: give --profile, --subprofile, --email, --file or --pending")
+    if args.output and os.path.exists(args.output) and not os.path.isdir(args.output):
+        raise ConfigurationError(f"--output {args.output} is a file; give a directory (it is created if missing)")
     destination: Any = args.destination
     if destination == "duckdb":
-        destination = dlt.destinations.duckdb(args.duckdb_file)
+        # absolute: dlt keeps the resolved path in the pipeline's state (see load_command)
+        destination = dlt.destinations.duckdb(os.path.abspath(args.duckdb_file))
     pipeline = default_pipeline(dataset=args.dataset, pipelines_dir=args.pipelines_dir, destination=destination)
     outcomes = request_data(
         subjects, pipeline=pipeline, report=args.report, wait=args.wait, timeout=args.timeout, output_dir=args.output,

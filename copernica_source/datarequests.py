@@ -109,7 +109,11 @@ def parse_subject(line: str) -> Subject:
 def read_subjects(path: str | os.PathLike[str]) -> list[Subject]:
     """One subject per line (see parse_subject); blank lines, `#` lines and a `type,id` header are skipped."""
     out = []
-    for number, raw in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), 1):
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(f"cannot read the subjects file {path}: {exc.strerror or exc}") from None
+    for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#") or _HEADER.match(line):
             continue

@@ -6,6 +6,7 @@ cursor itself lives in `dlt.sources.incremental`, so it advances only when the l
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
@@ -13,7 +14,7 @@ import dlt
 import pyarrow as pa
 from dlt.extract.resource import DltResource
 
-from copernica_source.account import Account
+from copernica_source.account import Account, Settings
 from copernica_source.engine import (
     COPERNICA_TIME,
     Reader,
@@ -26,6 +27,7 @@ from copernica_source.engine import (
 from copernica_source.tables import TableSpec, engagement_tables
 
 MAX_ID = 2**62
+log = logging.getLogger("copernica_source")
 
 
 def engagement_resources(account: Account, product: str) -> list[DltResource]:
@@ -74,6 +76,8 @@ def _id_cursor_events(account: Account, product: str, spec: TableSpec) -> DltRes
             params.append(("fields[]", f"timestamp<{s.local(s.end_date).strftime(COPERNICA_TIME)}"))
         reader = _reader(account, spec)
         after = int(last_id.start_value or 0)
+        if after and s.start_date is not None and not backfill:
+            _start_date_ignored(f"{product}_{spec.name}", f"ID {after}")
         seeds, handle = keyset_plan(reader, spec.path.format(p=account.prefix(product)), params, after)
         yield from batches(run(reader, seeds, handle, s.max_concurrency))
 
@@ -94,6 +98,7 @@ def _windowed(account: Account, product: str, spec: TableSpec) -> DltResource:
 
     def windowed(updated: dlt.sources.incremental[datetime] = cursor) -> Iterator[pa.Table]:
         prefix = account.prefix(product)
+        _check_start_date(s, f"{product}_{spec.name}", updated.start_value)
         begin = s.local(updated.start_value) if updated.start_value is not None else account.first_emailing_time(product)
         if begin is None:
             return  # no emailing was ever sent: nothing to read
@@ -124,6 +129,7 @@ def _emailings(account: Account, product: str, spec: TableSpec) -> DltResource:
     )
 
     def emailings(sent: dlt.sources.incremental[datetime] = cursor) -> Iterator[pa.Table]:
+        _check_start_date(s, f"{product}_emailings", sent.start_value)
         begin = s.local(sent.start_value) if sent.start_value is not None else datetime(2000, 1, 1)
         end = s.local(sent.end_value) if sent.end_value is not None else None
         reader = _reader(account, spec)
@@ -148,6 +154,19 @@ def _statistics(account: Account, product: str, spec: TableSpec, emailings: DltR
         yield from batches(run(reader, seeds, handle, s.max_concurrency), batch_rows=len(ids))
 
     return dlt.transformer(statistics, data_from=emailings, **_hints(product, spec))
+
+
+def _check_start_date(s: Settings, table: str, start: datetime | None) -> None:
+    if s.start_date is not None and s.end_date is None and start is not None and start > s.start_date:
+        _start_date_ignored(table, s.local(start).strftime(COPERNICA_TIME))
+
+
+def _start_date_ignored(table: str, cursor: str) -> None:
+    """A scheduled run continues from its cursor; start_date only bounds the first run or a backfill."""
+    log.warning(
+        "%s: start_date is not used, this pipeline already loaded up to %s; for an earlier period add end_date "
+        "(a backfill that keeps the cursor) or use --full-refresh", table, cursor,
+    )
 
 
 def _windows(

@@ -43,5 +43,9 @@ class TransientError(CopernicaError):
     """
 
 
+class ConnectionFailedError(TransientError):
+    """The host never answered this run: a wrong base_url/auth_url, no network or no DNS."""
+
+
 class ConfigurationError(CopernicaError, ValueError):
     """A setting is missing or invalid; the message says which and how to fix it."""

@@ -19,6 +19,8 @@ from copernica_source.source import copernica_source
 DEMO_EVENTS = 20_000
 DEFAULT_PIPELINE = "copernica"
 DEMO_PIPELINE = "copernica_demo"
+DUCKDB_FILE = "copernica.duckdb"
+DEMO_DUCKDB_FILE = "copernica_demo.duckdb"  # the demo never writes into a real account's tables
 DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
 DUCKDB_MEMORY_LIMIT = "256MB"
 
@@ -44,7 +46,8 @@ def add_load_command(commands: Any) -> None:
     p = commands.add_parser("load", help="load Copernica into DuckDB or any dlt destination")
     p.add_argument("--demo", action="store_true", help="start the bundled simulator and load it (no account needed)")
     p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
-    p.add_argument("--duckdb-file", default="copernica.duckdb", help="DuckDB file for --destination duckdb")
+    p.add_argument("--duckdb-file", default=None,
+                   help=f"DuckDB file for --destination duckdb (default {DUCKDB_FILE}; {DEMO_DUCKDB_FILE} with --demo)")
     p.add_argument("--duckdb-memory-limit", default=DUCKDB_MEMORY_LIMIT,
                    help=f"DuckDB memory for the load step (default {DUCKDB_MEMORY_LIMIT}; 'none' for DuckDB's default)")
     p.add_argument("--dataset", default=DEFAULT_DATASET,
@@ -54,7 +57,8 @@ def add_load_command(commands: Any) -> None:
     p.add_argument("--resources", default=None, help="comma-separated table names, e.g. html_clicks,html_emailings")
     p.add_argument("--start-date", default=None, help="load from this date (YYYY-MM-DD[ HH:MM:SS], Copernica time)")
     p.add_argument("--end-date", default=None, help="load up to this date: a backfill that keeps incremental state")
-    p.add_argument("--full-refresh", action="store_true", help="drop this source's tables and state, load everything")
+    p.add_argument("--full-refresh", action="store_true",
+                   help="drop this source's tables and state (only the --resources ones, if given), load everything")
     p.add_argument("--demo-events", type=int, default=DEMO_EVENTS, help=argparse.SUPPRESS)
     p.set_defaults(run=run_load)
 
@@ -63,7 +67,12 @@ def add_load_command(commands: Any) -> None:
 def _demo_simulator(events: int) -> Iterator[dict[str, Any]]:
     from copernica_source.simulator import Simulator
 
-    with Simulator(events=events, seed=1) as sim:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    # the demo account's clock is today (midnight), so "last 30 days" queries find its newest rows
+    today = datetime.now(ZoneInfo("Europe/Amsterdam")).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    with Simulator(events=events, seed=1, now=today) as sim:
         print(f"demo: simulator at {sim.base_url} ({events} html clicks and the rest)", file=sys.stderr)
         yield {"access_token": sim.access_token, "base_url": sim.base_url, "auth_url": sim.auth_url}
 
@@ -91,7 +100,8 @@ def run_load(args: argparse.Namespace) -> int:
             limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit
             # absolute: dlt keeps the resolved path in the pipeline's state, so a relative one would follow
             # the pipeline to another folder instead of landing where the command runs
-            destination = duckdb_destination(os.path.abspath(args.duckdb_file), limit)
+            path = args.duckdb_file or (DEMO_DUCKDB_FILE if args.demo else DUCKDB_FILE)
+            destination = duckdb_destination(os.path.abspath(path), limit)
         pipeline_name = args.pipeline_name
         if args.demo and pipeline_name == DEFAULT_PIPELINE:
             pipeline_name = DEMO_PIPELINE  # the demo never touches the state of a real account's pipeline
@@ -103,8 +113,11 @@ def run_load(args: argparse.Namespace) -> int:
             progress=dlt.progress.log(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
         )
         try:
-            # the demo starts over each time: the simulator's data is the same on every start
-            refresh = "drop_sources" if args.full_refresh or args.demo else None
+            # the demo starts over each time: the simulator's data is the same on every start. With --resources,
+            # a full refresh drops only the selected tables and their state
+            refresh = None
+            if args.full_refresh or args.demo:
+                refresh = "drop_resources" if args.resources else "drop_sources"
             info = pipeline.run(source, refresh=refresh)
             info.raise_on_failed_jobs()
         except PipelineStepFailed as exc:

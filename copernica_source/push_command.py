@@ -79,7 +79,7 @@ def _numbered(batches: Iterator[pa.RecordBatch], skip: set[int] | None = None) -
         yield batch.append_column(ROW_COLUMN, pa.array(numbers, pa.int64()))
 
 
-def read_csv_input(path: str) -> InputData:
+def read_csv_input(path: str, delimiter: str = ",") -> InputData:
     """All columns as text (typed later against the field definitions); empty cells are null.
     A first pass with the csv module finds records with the wrong number of cells, by record and line."""
     header: list[str] | None = None
@@ -88,7 +88,7 @@ def read_csv_input(path: str) -> InputData:
     rows = 0
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, strict=True)
+            reader = csv.reader(f, strict=True, delimiter=delimiter)
             for record in reader:
                 if header is None:
                     header = record
@@ -113,7 +113,7 @@ def read_csv_input(path: str) -> InputData:
         reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda row: "skip"),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
             convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
                                                  strings_can_be_null=True, null_values=[""]),
         )
@@ -250,16 +250,29 @@ def open_input(args: argparse.Namespace) -> InputData:
     if os.path.getsize(path) == 0:
         raise InputError(f"{path}: the file is empty")
     kind = args.format or _format_of(path)
+    if kind == "tsv":
+        return read_csv_input(path, delimiter="\t")
     return {"csv": read_csv_input, "parquet": read_parquet_input, "jsonl": read_jsonl_input}[kind](path)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type for counts that must be at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _format_of(path: str) -> str:
     name = path.lower()
-    for suffix, kind in ((".csv", "csv"), (".tsv", "csv"), (".parquet", "parquet"), (".pq", "parquet"),
+    for suffix, kind in ((".csv", "csv"), (".tsv", "tsv"), (".parquet", "parquet"), (".pq", "parquet"),
                          (".jsonl", "jsonl"), (".ndjson", "jsonl"), (".json", "jsonl")):
         if name.endswith(suffix):
             return kind
-    raise InputError(f"{path}: cannot tell the format from the name; pass --format csv|parquet|jsonl")
+    raise InputError(f"{path}: cannot tell the format from the name; pass --format csv|tsv|parquet|jsonl")
 
 
 def apply_map(data: InputData, pairs: list[str]) -> InputData:
@@ -295,7 +308,7 @@ def add_push_profiles_command(commands: Any) -> None:
     src.add_argument("--duckdb", metavar="PATH", help="DuckDB file (with --table or --query)")
     p.add_argument("--table", help="table (or view) in the DuckDB file")
     p.add_argument("--query", help="SQL query on the DuckDB file")
-    p.add_argument("--format", choices=["csv", "parquet", "jsonl"], help="input format (default: from the name)")
+    p.add_argument("--format", choices=["csv", "tsv", "parquet", "jsonl"], help="input format (default: from the name)")
     p.add_argument("--database", help="database ID or name (or destination.copernica_profiles.database)")
     p.add_argument("--key", help="field that identifies a profile, e.g. email or customerid")
     p.add_argument("--mode", choices=MODES, default=None,
@@ -304,8 +317,9 @@ def add_push_profiles_command(commands: Any) -> None:
     p.add_argument("--interests", metavar="COLUMN", help="column with interests: a list or comma-separated text")
     p.add_argument("--ignore-unknown-columns", action="store_true", help="skip columns that are not fields")
     p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
-    p.add_argument("--concurrency", type=int, default=None, help=f"requests at once (default {DEFAULT_CONCURRENCY})")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help="rows per checkpoint")
+    p.add_argument("--concurrency", type=_positive_int, default=None,
+                   help=f"requests at once (default {DEFAULT_CONCURRENCY})")
+    p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, help="rows per checkpoint")
     p.add_argument("--results", metavar="PATH", default=DEFAULT_RESULTS, help="per-row results, .csv or .parquet")
     p.add_argument("--timezone", default="Europe/Amsterdam", help="zone Copernica's date-times are in")
     p.add_argument("--pipeline-name", default="copernica_push_profiles")
@@ -326,7 +340,11 @@ def run_push_profiles(args: argparse.Namespace) -> int:
     database = _setting(args.database, "database")
     key = _setting(args.key, "key")
     mode = _setting(args.mode, "mode", "upsert")
-    concurrency = int(_setting(args.concurrency, "concurrency", DEFAULT_CONCURRENCY))
+    concurrency_setting = _setting(args.concurrency, "concurrency", DEFAULT_CONCURRENCY)
+    try:
+        concurrency = _positive_int(str(concurrency_setting))
+    except argparse.ArgumentTypeError as exc:
+        raise ConfigurationError(f"concurrency: {exc}") from None
     if not database or not key:
         raise ConfigurationError("--database and --key are required (or destination.copernica_profiles.database/key)")
     if mode not in MODES:

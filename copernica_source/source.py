@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import dlt
+import orjson
 from dlt.extract.source import DltSource
 
 from copernica_source.account import Account, Settings, parse_moment
@@ -28,11 +29,11 @@ def copernica_source(
     timezone: str = "Europe/Amsterdam",
     page_size: int = 1000,
     max_concurrency: int = 8,
-    products: Sequence[str] = PRODUCTS,
+    products: Any = None,
     lookback_days: float = 3.0,
     emailing_window_days: float = 30.0,
-    database_ids: Sequence[int] | None = None,
-    collection_ids: Sequence[int] | None = None,
+    database_ids: Any = None,
+    collection_ids: Any = None,
     detect_deletions: bool = True,
     deletions: str = "delete",
     profile_overlap_seconds: float = 60.0,
@@ -54,8 +55,7 @@ def copernica_source(
     `retry_max_seconds` bounds the retries of one request through 429/5xx/dropped connections (then the run
     fails and the next run resumes); `request_timeout` bounds one attempt.
     """
-    if isinstance(products, str):
-        products = [p.strip() for p in products.split(",") if p.strip()]
+    products = [str(p) for p in _listed(products)] or list(PRODUCTS)
     unknown = [p for p in products if p not in PRODUCTS]
     if unknown:
         raise ConfigurationError(f"products: unknown {unknown}; choose from {list(PRODUCTS)}")
@@ -87,11 +87,29 @@ def copernica_source(
     return resources + profile_resources(account, options)
 
 
+def _listed(value: Any) -> list[Any]:
+    """A list setting as users write it: a TOML list, "[1, 4]", "1,4" or a single value (env vars are text)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parsed = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise ConfigurationError(f"{value!r} is not a list: write [1, 4] or 1,4") from None
+            return list(parsed)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    if isinstance(value, (list, tuple, set)):
+        return list(value)
+    return [value]
+
+
 def _ids(value: Any, name: str) -> tuple[int, ...] | None:
     """IDs from config: a list, or "1,2" from an env var; None or empty means all."""
-    if value is None or value == "" or value == []:
+    items = _listed(value)
+    if not items:
         return None
-    items = value.split(",") if isinstance(value, str) else value if isinstance(value, (list, tuple)) else [value]
     try:
         return tuple(int(str(v).strip()) for v in items if str(v).strip())
     except ValueError:

@@ -139,3 +139,47 @@ def test_demo_loads_every_table_and_summarises(tmp_path: Path) -> None:
         summary = result.stdout.splitlines()
         assert any(line.startswith("html_clicks") and line.split()[-1] == "2,000" for line in summary)
         assert "API requests" in summary[-1]
+
+
+@pytest.mark.parametrize("env_change, expected", [
+    ({"SOURCES__COPERNICA__ACCESS_TOKEN": None}, "missing setting access_token"),
+    ({"SOURCES__COPERNICA__MAX_CONCURRENCY": "abc"}, "max_concurrency"),
+    ({"SOURCES__COPERNICA__API_VERSION": "7"}, "api_version must be 1, 2, 3 or 4"),
+    ({"SOURCES__COPERNICA__BASE_URL": "http://127.0.0.1:1", "SOURCES__COPERNICA__AUTH_URL": "http://127.0.0.1:1/a"},
+     "cannot connect to 127.0.0.1"),
+])
+def test_setup_mistakes_fail_fast_on_one_line(
+    tmp_path: Path, standalone_simulator: dict[str, str], env_change: dict[str, str | None], expected: str
+) -> None:
+    env = _env(standalone_simulator)
+    for key, value in env_change.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    started = time.monotonic()
+    result = subprocess.run(_load_cmd(tmp_path, "setup") + ["--resources", "html_clicks"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and expected in result.stderr
+    assert time.monotonic() - started < 30
+
+
+def test_list_settings_from_env_vars_and_a_full_refresh_of_some_tables(
+    tmp_path: Path, standalone_simulator: dict[str, str]
+) -> None:
+    env = _env(standalone_simulator)
+    env["SOURCES__COPERNICA__DATABASE_IDS"] = "1,4"  # as written in an env var or config.toml string
+    env["SOURCES__COPERNICA__PRODUCTS"] = "html"
+    cmd = _load_cmd(tmp_path, "lists")
+    first = subprocess.run(cmd + ["--resources", "html_clicks,html_emailings,profiles"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    before = _tables(tmp_path / "lists.duckdb")
+    assert before["html_emailings"] and before["profiles_customers"] and "profiles_partners" not in before
+    again = subprocess.run(cmd + ["--resources", "html_clicks", "--full-refresh"], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    after = _tables(tmp_path / "lists.duckdb")
+    assert after == before, "--full-refresh with --resources reloads those tables and leaves the others alone"

@@ -52,7 +52,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    sim = Simulator(cfg).start()
+    try:
+        sim = Simulator(cfg).start()
+    except (OSError, OverflowError) as exc:  # port in use, out of range, no permission
+        print(f"error: cannot listen on {cfg.host}:{cfg.port}: {exc}", file=sys.stderr)
+        return 1
     try:
         print(f"base_url={sim.base_url} auth_url={sim.auth_url} access_token={sim.access_token}", flush=True)
         while not stop.wait(0.5):

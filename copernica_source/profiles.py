@@ -21,6 +21,8 @@ How a run reads one database (or collection), so that nothing changing meanwhile
 
 from __future__ import annotations
 
+import logging
+
 import base64
 import math
 import zlib
@@ -42,6 +44,7 @@ from copernica_source.structure import fetch_rows
 from copernica_source.structure_tables import FIELD_KINDS, PROFILE_COLUMNS, SUBPROFILE_COLUMNS
 
 DELETIONS = ("delete", "mark")
+log = logging.getLogger("copernica_source")
 
 
 @dataclass(frozen=True)
@@ -77,13 +80,22 @@ def profile_resources(account: Account, options: ProfileOptions) -> list[DltReso
     return [_resource(account, options, "profiles"), _resource(account, options, "subprofiles")]
 
 
+def _warn_unknown(setting: str, wanted: tuple[int, ...] | None, existing: set[int]) -> None:
+    """A filter naming IDs the account does not have is most likely a typo: say so instead of loading less."""
+    missing = sorted(set(wanted or ()) - existing)
+    if missing:
+        log.warning("%s: the account has no %s %s (it has %s)", setting, setting.split("_")[0],
+                    ", ".join(map(str, missing)), ", ".join(map(str, sorted(existing))) or "none")
+
+
 # -- which tables, typed how ---------------------------------------------------------------------------------
 
 
 def owners(account: Account, options: ProfileOptions, kind: str) -> list[Owner]:
     """The databases (kind "profiles") or collections ("subprofiles") to read, with their typed schemas."""
-    databases = [row for _, row in fetch_rows(account, [("databases", None)])
-                 if options.database_ids is None or int(row["ID"]) in options.database_ids]
+    every_database = [row for _, row in fetch_rows(account, [("databases", None)])]
+    _warn_unknown("database_ids", options.database_ids, {int(r["ID"]) for r in every_database})
+    databases = [row for row in every_database if options.database_ids is None or int(row["ID"]) in options.database_ids]
     db_names = _unique_names({int(d["ID"]): column_name(str(d["name"])) for d in databases})
     if kind == "profiles":
         ids = list(db_names)
@@ -97,7 +109,9 @@ def owners(account: Account, options: ProfileOptions, kind: str) -> list[Owner]:
             out.append(Owner(db, f"profiles_{db_names[db]}", f"database/{db}/profiles", f"database/{db}/profileids",
                              schema, {"database": db}, interest_cols))
         return out
-    collections = [(meta, row) for meta, row in fetch_rows(account, [(f"database/{i}/collections", i) for i in db_names])
+    every_collection = fetch_rows(account, [(f"database/{i}/collections", i) for i in db_names])
+    _warn_unknown("collection_ids", options.collection_ids, {int(r["ID"]) for _, r in every_collection})
+    collections = [(meta, row) for meta, row in every_collection
                    if options.collection_ids is None or int(row["ID"]) in options.collection_ids]
     names = _unique_names({int(c["ID"]): f"{db_names[db]}_{column_name(str(c['name']))}" for db, c in collections})
     fields = _grouped(fetch_rows(account, [(f"collection/{c}/fields", c) for c in names]))

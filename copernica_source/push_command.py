@@ -172,6 +172,8 @@ def read_jsonl_input(path: str) -> InputData:
             columns.update(dict.fromkeys(obj))
     if rows == 0:
         raise InputError(f"{path}: the file is empty (no JSON lines)")
+    if not columns:  # not one line was an object: the file is not JSON lines at all (e.g. one JSON array)
+        raise InputError(f"{path}: not JSON lines (one JSON object a line): {problems[0].message}")
     names = list(columns)
 
     def batches() -> Iterator[pa.RecordBatch]:

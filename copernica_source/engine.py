@@ -262,13 +262,10 @@ def keyset_plan(
         if task.kind == "walk":
             return walk_on(page, size)
         if task.kind == "first":
-            if page.total is None:
-                return walk_on(page, size)
-            pages = math.ceil(page.total / size)
-            if pages <= cap:
-                return [replace(task, kind="page", start=i * size) for i in range(1, pages)]
+            if page.total is None or math.ceil(page.total / size) <= cap:
+                return offset_followups(page, size, cap)
             last = replace(task, kind="range_end", start=(cap - 1) * size, priority=True)
-            return [last] + [replace(task, kind="page", start=i * size) for i in range(1, cap - 1)]
+            return [last] + offset_followups(page, size, cap - 1)
         if task.kind == "range_end" and page.last_row is not None and page.count >= size:
             return [replace(first(int(_key(page.last_row, id_key))), priority=True)]
         return []

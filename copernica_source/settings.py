@@ -11,35 +11,20 @@ from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, Copernic
 from copernica_source.errors import ConfigurationError
 
 
-@with_config(sections=("sources", "copernica"))
-def _resolve(
-    access_token: str = dlt.secrets.value,
-    base_url: str = DEFAULT_BASE_URL,
-    api_version: int = 4,
-    auth_url: str = DEFAULT_AUTH_URL,
-    max_concurrency: int = 8,
-    request_timeout: float = 60.0,
-    retry_max_seconds: float = 300.0,
-) -> dict[str, object]:
-    return dict(access_token=access_token, base_url=base_url, api_version=api_version, auth_url=auth_url,
-                max_concurrency=max_concurrency, request_timeout=request_timeout, retry_max_seconds=retry_max_seconds)
-
-
 def client_from_config(**overrides: object) -> CopernicaClient:
     """A client built from `[sources.copernica]`; keyword arguments that are not None win over config."""
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        settings = _resolve(**given)
+        return _client_from_config(**given)
     except ConfigFieldMissingException:
         raise ConfigurationError(
             "No Copernica access token: set sources.copernica.access_token in .dlt/secrets.toml "
             "or the env var SOURCES__COPERNICA__ACCESS_TOKEN"
         ) from None
-    return make_client(**settings)  # type: ignore[arg-type]
 
 
 def make_client(
-    access_token: str,
+    access_token: str = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
     api_version: int = 4,
     auth_url: str = DEFAULT_AUTH_URL,
@@ -56,3 +41,7 @@ def make_client(
         access_token, base_url=base_url, api_version=api_version, auth_url=auth_url,
         max_concurrency=max_concurrency, timeout=float(request_timeout), retry=retry,
     )
+
+
+# the same settings, resolved from [sources.copernica] where the caller gives none
+_client_from_config = with_config(make_client, sections=("sources", "copernica"))

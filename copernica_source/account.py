@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Callable
 from zoneinfo import ZoneInfo
 
 import pendulum
@@ -73,6 +73,8 @@ class Account:
         self.settings = settings
         self._prefixes: dict[str, str] = {}
         self._lock = threading.Lock()
+        self._memo: dict[str, Any] = {}
+        self._memo_lock = threading.RLock()
 
     def prefix(self, product: str) -> str:
         """`html`/`draganddrop` on current accounts, `publisher`/`ms` on accounts that only know the legacy ones."""
@@ -96,10 +98,9 @@ class Account:
                 getattr(last_error, "status", 400), f"{candidates[0]}/emailings",
             )
 
-    def first_emailing_time(self, product: str) -> datetime | None:
-        """The earliest emailing's time (naive local): no event of a product predates it."""
-        data = self.client.get(f"{self.prefix(product)}/emailings", {"limit": 1, "total": "false"})
-        rows = (data or {}).get("data") or []
-        if not rows or not rows[0].get("timestamp"):
-            return None
-        return datetime.strptime(rows[0]["timestamp"][:19], "%Y-%m-%d %H:%M:%S")
+    def remember(self, key: str, compute: Callable[[], Any]) -> Any:
+        """A fact about the account computed once per run (by the first resource that needs it)."""
+        with self._memo_lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]

@@ -37,6 +37,9 @@ INVALID_TOKEN = "invalid access token"
 
 Params = Sequence[tuple[str, Any]] | Mapping[str, Any] | None
 
+# Copernica's not-found messages differ per entity: "No entity with supplied ID", "No database with supplied ID",
+# "No collection with given ID", "No subprofile with supplied ID" (rmuit's live tests)
+_NOT_FOUND = re.compile(r"\bno [\w -]+ with (?:the )?(?:supplied|given) id\b", re.IGNORECASE)
 _SECRET_QUERY = re.compile(r"(access_token=)[^&\s\"']+", re.IGNORECASE)
 _JWT_SHAPE = re.compile(r"eyJ[\w-]+\.[\w-]+\.[\w-]+")
 
@@ -198,10 +201,10 @@ class CopernicaClient:
         while True:
             try:
                 return self._send_once(method, url, query, content, method != "GET", retry_unsafe, raw)
-            except _InvalidToken:
+            except _InvalidToken as rejected:
                 if self.api_version != 4 or auth_refreshed:
                     raise AuthenticationError(
-                        "Copernica rejected the access token (\"Invalid access token\"): check "
+                        f"Copernica rejected the access token ({rejected}): check "
                         "sources.copernica.access_token (secrets.toml or SOURCES__COPERNICA__ACCESS_TOKEN) "
                         f"and that it is valid for REST API v{self.api_version}"
                     ) from None
@@ -271,17 +274,25 @@ class CopernicaClient:
             try:
                 data = orjson.loads(body)
             except orjson.JSONDecodeError:
+                if write and status < 300:
+                    # the status line says the write happened; its body is documented empty: never send it again
+                    return ApiResponse(status, response.headers, None)
                 if status < 300 and "json" in response.headers.get("content-type", "json"):
                     if write and not retry_unsafe:
                         raise TransientError(f"{method} {self._redacted(url)}: truncated answer; outcome unknown") from None
                     raise _Retryable("truncated or malformed JSON body") from None
                 data = body.decode("utf-8", "replace")
+        if 300 <= status < 400 and not write:
+            # a GET answered "moved" (documented for entities that moved): not data, and never followed blindly
+            where = redact(response.headers.get("Location", "?"), self._token, self._jwt)
+            raise CopernicaAPIError(f"moved (HTTP {status}) to {where}", status, self._redacted(url), method)
         if status >= 400:
             message = _error_message(data) or f"HTTP {status}"
-            if INVALID_TOKEN in message.lower():
-                raise _InvalidToken()
+            if INVALID_TOKEN in message.lower() or status in (401, 403):
+                # a 2026 client maps 401/403 to auth errors; an expired JWT may well answer so
+                raise _InvalidToken(f"HTTP {status}: {redact(message, self._token, self._jwt)}")
             safe_url = self._redacted(url)
-            if status == 404 or "no entity" in message.lower():
+            if status == 404 or _NOT_FOUND.search(message):
                 raise NotFoundError(message, status, safe_url, method)
             if "invalid method" in message.lower():
                 raise InvalidMethodError(message, status, safe_url, method)
@@ -359,7 +370,7 @@ _TOTAL_LOCK = threading.Lock()
 
 
 class _InvalidToken(Exception):
-    pass
+    """Copernica said the token (or the JWT made from it) is not valid: 400 "Invalid access token" or 401/403."""
 
 
 def _looks_complete(body: bytes) -> bool:

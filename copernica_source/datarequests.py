@@ -32,6 +32,7 @@ from copernica_source.errors import (
     CopernicaAPIError,
     CopernicaError,
     NotFoundError,
+    TransientError,
 )
 from copernica_source.settings import client_from_config
 
@@ -170,14 +171,25 @@ class DataRequestApi:
         self.client = client
 
     def create(self, who: Subject, report: str | None) -> str:
-        """POST the request; the ID comes in `X-Created` (or the body). A dropped answer is re-sent: without the
-        ID nothing can be fetched, and a duplicate request on Copernica's side is harmless."""
+        """POST the request; its ID comes in `X-Created` (or a JSON body, which the pages document empty).
+        Never sent twice by this call: an answer lost on the way leaves the outcome unknown, and that is
+        reported (a re-run asks again), not retried behind the user's back."""
         body = {"report": report} if report else {}
-        answer = self.client.request("POST", who.path(), params={"report": report} if report else None, json=body)
-        created = answer.headers.get("X-Created")
+        try:
+            answer = self.client.request("POST", who.path(), params={"report": report} if report else None,
+                                         json=body, retry_unsafe=False)
+        except TransientError as exc:
+            raise CopernicaError(
+                f"the answer to the data request for {who} was lost ({exc}); Copernica may have registered it, "
+                "so it was not sent again"
+            ) from None
+        created: Any = answer.headers.get("X-Created")
         if not created:
             data = answer.data
             created = data.get("id") if isinstance(data, dict) else data
+        if not created:  # the introduction says creating calls may answer with X-location instead
+            location = answer.headers.get("X-location") or answer.headers.get("Location") or ""
+            created = location.rstrip("/").rsplit("/", 1)[-1] if "/datarequest/" in location else None
         if created in (None, "", True, False) or isinstance(created, (dict, list)):
             raise CopernicaError(f"Copernica accepted the data request for {who} but returned no request ID")
         return str(created).strip()
@@ -205,9 +217,10 @@ class DataRequestApi:
         if state != "available":
             return (_NOT_YET, None) if state == _NOT_YET else (PENDING, None)
         try:
-            return "available", self.client.get(f"datarequest/{rid}/data")
+            payload = self.client.get(f"datarequest/{rid}/data")
         except NotFoundError:
-            return _NOT_YET, None  # gone between the two calls: expired
+            return PENDING, None  # /status said ready: a 404 now is a race; the next look tells expired apart
+        return (PENDING, None) if _is_not_yet(payload) else ("available", payload)
 
 
 def _status_of(answer: Any) -> str:

@@ -32,6 +32,7 @@ from dlt.common.storages.load_package import load_package_state
 from dlt.common.typing import TDataItems, TSecretStrValue
 
 from copernica_source.client import CopernicaClient
+from copernica_source.probes import rows_of
 from copernica_source.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -81,6 +82,8 @@ class ProfileWriter:
         self.mode = mode
         self.concurrency = max(1, int(concurrency))
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="copernica-push")
+        self._selector_checked = False
+        self._selector_lock = threading.Lock()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -90,6 +93,7 @@ class ProfileWriter:
     def write(self, checked: Sequence[CheckedRow]) -> list[RowResult]:
         """Send the valid rows (rows of one key in order, keys side by side); rejected rows are only reported.
         Raises TransientError after the batch settles if Copernica was unavailable for some row."""
+        self._check_selector()
         results: list[RowResult | None] = [None] * len(checked)
         groups: dict[str, list[int]] = {}
         for i, c in enumerate(checked):
@@ -136,14 +140,42 @@ class ProfileWriter:
             return dict(c.fields)  # v1 takes the flat field map and no interests
         body: dict[str, Any] = {"fields": c.fields}
         if c.interests is not None:
-            body["interests"] = c.interests
+            # a `name: 1|0` map of every interest: the pages do not say whether a list replaces a profile's
+            # interests or adds to them; the full map means "exactly these" under either reading
+            wanted = {name.lower() for name in c.interests}
+            body["interests"] = {name: int(name.lower() in wanted) for name in self.db.interests}
+            known = {name.lower() for name in self.db.interests}
+            body["interests"].update({name: 1 for name in c.interests if name.lower() not in known})
         return body
 
+    def _check_selector(self) -> None:
+        """Copernica ignores a `fields[]` selector it cannot use, silently, and a PUT whose selector is ignored
+        would update every profile of the database (rmuit). Once per load, before the first write, a key no
+        profile can have must select nothing; otherwise nothing is written."""
+        with self._selector_lock:
+            if self._selector_checked:
+                return
+            probe = f"copernica-source-probe-{os.urandom(8).hex()}"
+            page = self.client.get(self._path(), [*self._selector(probe), ("limit", 1), ("dataonly", "true")])
+            if rows_of(page):
+                raise ConfigurationError(
+                    f"Copernica ignores the selector fields[]={self.key_field}==... on database {self.db.id} (a key "
+                    "no profile has selected profiles), so a write could change every profile; nothing was written. "
+                    "Check --key, and run `copernica check`"
+                )
+            self._selector_checked = True
+
     def lookup(self, key: str) -> list[int]:
-        """IDs of the profiles the key selects (at most LOOKUP_LIMIT), by the same selector writes use."""
+        """IDs of the profiles the key selects (at most LOOKUP_LIMIT), by the same selector writes use; only rows
+        whose key field really holds the key count (a selector Copernica ignored must not match them all)."""
         page = self.client.get(self._path(), [*self._selector(key), ("limit", LOOKUP_LIMIT), ("dataonly", "true")])
-        rows = page.get("data", []) if isinstance(page, dict) else (page or [])
-        return [int(r["ID"]) for r in rows]
+        wanted = key.strip().lower()
+        out = []
+        for row in rows_of(page):
+            fields = {str(k).lower(): v for k, v in (row.get("fields") or {}).items()} if isinstance(row, dict) else {}
+            if self.key_field.lower() not in fields or _same_key(str(fields[self.key_field.lower()]), wanted):
+                out.append(int(row["ID"]))
+        return out
 
     def _updated(self, c: CheckedRow, ids: list[int]) -> RowResult:
         if len(ids) > 1:
@@ -156,8 +188,13 @@ class ProfileWriter:
     def _upsert(self, c: CheckedRow) -> RowResult:
         assert c.key is not None
         resp = self.client.request("PUT", self._path(), [*self._selector(c.key), ("create", "1")], self._body(c))
-        created = _created_id(resp.headers)
-        if created is not None:
+        # created or updated is told by the status (201) or X-Created, never by X-location: the pages say it
+        # comes on updates too, and v2 answered every PUT with 303 + Location (docs/assumptions.md)
+        if resp.status == 201 or resp.headers.get("X-Created") is not None:
+            created = _created_id(resp.headers)
+            if created is None:
+                ids = self.lookup(c.key)
+                created = ids[0] if ids else None
             return RowResult(c.row, c.key, "created", created, "")
         return self._updated(c, self.lookup(c.key))
 
@@ -193,6 +230,17 @@ class ProfileWriter:
         raise TransientError(f"POST {self._path()}: {CREATE_ATTEMPTS} answers lost; Copernica may be overloaded")
 
 
+def _same_key(stored: str, wanted: str) -> bool:
+    """As Copernica compares: numbers as numbers, text case-insensitively."""
+    stored = stored.strip().lower()
+    if stored == wanted:
+        return True
+    try:
+        return float(stored) == float(wanted)
+    except ValueError:
+        return False
+
+
 class _Incomplete(Exception):
     """A batch that could not finish; carries the rows that did, so their results are kept."""
 
@@ -203,6 +251,7 @@ class _Incomplete(Exception):
 
 
 def _created_id(headers: Any) -> int | None:
+    """The ID of an entity the answer says it created: X-Created, else the tail of X-location/Location."""
     value = headers.get("X-Created")
     if value is None:
         location = headers.get("X-location") or headers.get("Location") or ""

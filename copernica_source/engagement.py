@@ -12,18 +12,25 @@ from typing import Any, Iterator
 
 import dlt
 import pyarrow as pa
+import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 
 from copernica_source.account import Account, Settings
+from copernica_source.arrow_rows import Schema, cols
 from copernica_source.engine import (
     COPERNICA_TIME,
     Reader,
     batches,
+    condition_bounds,
     keyset_plan,
+    lists_plan,
     objects_plan,
+    param_bounds,
     run,
     windows_plan,
 )
+from copernica_source.errors import FilterIgnoredError, UnexpectedAnswerError
+from copernica_source.probes import NEVER_ID, NEVER_TIME, filter_honoured
 from copernica_source.tables import TableSpec, engagement_tables
 
 MAX_ID = 2**62
@@ -63,12 +70,18 @@ def _reader(account: Account, spec: TableSpec, **kwargs: Any) -> Reader:
 def _id_cursor_events(account: Account, product: str, spec: TableSpec) -> DltResource:
     """html events: `fields[]=id>N` from the last ID loaded; start/end dates filter on timestamp.
 
-    With `end_date` the run is a backfill: it ignores and keeps the incremental state."""
+    Copernica's pages promise the ID filter only on some of these lists and ignore filters a list does not
+    support, so each run asks first (one tiny request): a list that ignores it is read by the documented
+    timestamp filter instead, in disjoint windows from the last loaded time minus `lookback_days` (kept in
+    resource state); the ID cursor then drops rows loaded before. With `end_date` the run is a backfill: it
+    ignores and keeps the incremental state."""
     s = account.settings
     backfill = s.end_date is not None
     cursor = dlt.sources.incremental("id", initial_value=0, end_value=MAX_ID if backfill else None)
+    name = f"{product}_{spec.name}"
 
     def events(last_id: dlt.sources.incremental[int] = cursor) -> Iterator[pa.Table]:
+        path = spec.path.format(p=account.prefix(product))
         params: list[tuple[str, str]] = []
         if s.start_date is not None:
             params.append(("fields[]", f"timestamp>={s.local(s.start_date).strftime(COPERNICA_TIME)}"))
@@ -77,11 +90,83 @@ def _id_cursor_events(account: Account, product: str, spec: TableSpec) -> DltRes
         reader = _reader(account, spec)
         after = int(last_id.start_value or 0)
         if after and s.start_date is not None and not backfill:
-            _start_date_ignored(f"{product}_{spec.name}", f"ID {after}")
-        seeds, handle = keyset_plan(reader, spec.path.format(p=account.prefix(product)), params, after)
-        yield from batches(run(reader, seeds, handle, s.max_concurrency))
+            _start_date_ignored(name, f"ID {after}")
+        state = dlt.current.resource_state()
+        newest: datetime | None = None
+        # a first load asks whether the list honours the ID filter (a page above ID 0 cannot tell); later runs
+        # find out from their first page, which then holds IDs at or below the cursor
+        if not after and filter_honoured(account.client, path, f"id>{NEVER_ID}") is False:
+            tables = _by_timestamp(account, product, spec, path, params, reader, state, after)
+        else:
+            tables = _by_id(account, product, spec, path, params, reader, state, after)
+        for table in tables:
+            latest = pc.max(table.column("timestamp")).as_py() if "timestamp" in table.column_names else None
+            if latest is not None and (newest is None or latest > newest):
+                newest = latest
+            yield table
+        if newest is not None and not backfill:
+            local = s.local(newest).strftime(COPERNICA_TIME)
+            state["last_timestamp"] = max(local, str(state.get("last_timestamp") or ""))
 
     return dlt.resource(events, **_hints(product, spec))
+
+
+def _by_id(
+    account: Account, product: str, spec: TableSpec, path: str, params: list[tuple[str, str]], reader: Reader,
+    state: dict[str, Any], after: int,
+) -> Iterator[pa.Table]:
+    """Keyset by ID; a first page that shows the filter ignored (nothing handed on yet) switches to timestamps."""
+    seeds, handle = keyset_plan(reader, path, params, after)
+    started = False
+    try:
+        for table in batches(run(reader, seeds, handle, account.settings.max_concurrency)):
+            started = True
+            yield table
+    except FilterIgnoredError:
+        if started:
+            raise
+        yield from _by_timestamp(account, product, spec, path, params, reader, state, after)
+
+
+def _by_timestamp(
+    account: Account, product: str, spec: TableSpec, path: str, params: list[tuple[str, str]], reader: Reader,
+    state: dict[str, Any], after: int,
+) -> Iterator[pa.Table]:
+    """The documented timestamp filter in disjoint windows, from the last loaded event's time minus
+    `lookback_days` (late events); rows loaded before are dropped by the ID cursor."""
+    s = account.settings
+    name = f"{product}_{spec.name}"
+    begin = _fallback_begin(account, product, name, state.get("last_timestamp"), after)
+    if begin is None:
+        return
+    if filter_honoured(account.client, path, f"timestamp>{NEVER_TIME}") is False:
+        raise UnexpectedAnswerError(
+            f"{name}: {path} ignores both fields[]=id>N and fields[]=timestamp>T, so it cannot be read "
+            "incrementally without loading it whole every run; nothing was loaded. Run `copernica check` "
+            "and report its output"
+        )
+    log.info("%s: %s ignores fields[]=id>N; reading it by timestamp windows from %s", name, path, begin)
+    end = s.local(s.end_date) if s.end_date is not None else None
+    seeds, handle = windows_plan(
+        reader, path, params, _windows(begin, end, s.max_window_days, s.now_local()),
+        condition_bounds("timestamp"), now=s.now_local,
+    )
+    yield from batches(run(reader, seeds, handle, s.max_concurrency))
+
+
+def _fallback_begin(
+    account: Account, product: str, name: str, last_timestamp: str | None, after_id: int
+) -> datetime | None:
+    """Where a timestamp read of an html event list starts: a backfill's or first run's start_date, else the
+    last loaded event's time minus `lookback_days` (late events), else the earliest emailing."""
+    s = account.settings
+    if s.start_date is not None and (s.end_date is not None or not after_id):
+        return s.local(s.start_date)
+    if last_timestamp:
+        return datetime.strptime(last_timestamp[:19], COPERNICA_TIME) - timedelta(days=s.lookback_days)
+    if after_id:
+        log.warning("%s: no event time was kept by earlier runs; re-reading from the first emailing once", name)
+    return earliest_emailing(account, product)
 
 
 def _windowed(account: Account, product: str, spec: TableSpec) -> DltResource:
@@ -99,23 +184,50 @@ def _windowed(account: Account, product: str, spec: TableSpec) -> DltResource:
     def windowed(updated: dlt.sources.incremental[datetime] = cursor) -> Iterator[pa.Table]:
         prefix = account.prefix(product)
         _check_start_date(s, f"{product}_{spec.name}", updated.start_value)
-        begin = s.local(updated.start_value) if updated.start_value is not None else account.first_emailing_time(product)
+        begin = s.local(updated.start_value) if updated.start_value is not None else earliest_emailing(account, product)
         if begin is None:
             return  # no emailing was ever sent: nothing to read
         end = s.local(updated.end_value) if updated.end_value is not None else None
         if dates_only:  # `from`/`to` are dates: day windows, and the last one reaches tomorrow
             begin = begin.replace(hour=0, minute=0, second=0)
             end = end or s.now_local() + timedelta(days=1)
+        resolution = timedelta(days=1) if dates_only else timedelta(seconds=1)
+        bounds = (param_bounds("from", "to", "%Y-%m-%d", resolution) if dates_only
+                  else param_bounds("begintime", "endtime"))
         reader = _reader(account, spec)
         seeds, handle = windows_plan(
             reader, spec.path.format(p=prefix), [], _windows(begin, end, s.max_window_days, s.now_local()),
-            "from" if dates_only else "begintime", "to" if dates_only else "endtime",
-            time_format="%Y-%m-%d" if dates_only else COPERNICA_TIME,
-            resolution=timedelta(days=1) if dates_only else timedelta(seconds=1), now=s.now_local,
+            bounds, resolution=resolution, now=s.now_local,
         )
         yield from batches(run(reader, seeds, handle, s.max_concurrency))
 
     return dlt.resource(windowed, **_hints(product, spec))
+
+
+def earliest_emailing(account: Account, product: str) -> datetime | None:
+    """The earliest emailing's time (naive local), no event of the product predates it; None without emailings.
+
+    No page says in which order `emailings` lists, so the whole list is read (small: one request per thousand
+    emailings, once per run, and only when a table has no cursor yet) and its minimum taken."""
+
+    def compute() -> datetime | None:
+        s = account.settings
+        reader = Reader(account.client, _EMAILING_TIMES, s.timezone, page_size=s.page_size)
+        # draganddrop lists only sent mailings unless asked for all (live page); a failed one may have sends
+        every = [("status", "all")] if product == "draganddrop" else []
+        seeds, handle = lists_plan(reader, [(f"{account.prefix(product)}/emailings", None)], every)
+        earliest: datetime | None = None
+        for page in run(reader, seeds, handle, s.max_concurrency):
+            if page.table is not None and page.table.num_rows:
+                first = pc.min(page.table.column("timestamp")).as_py()
+                if first is not None and (earliest is None or first < earliest):
+                    earliest = first
+        return s.local(earliest) if earliest is not None else None
+
+    return account.remember(f"earliest_emailing:{product}", compute)  # type: ignore[no-any-return]
+
+
+_EMAILING_TIMES = Schema(cols("id:int timestamp:ts"))
 
 
 def _emailings(account: Account, product: str, spec: TableSpec) -> DltResource:
@@ -134,8 +246,8 @@ def _emailings(account: Account, product: str, spec: TableSpec) -> DltResource:
         end = s.local(sent.end_value) if sent.end_value is not None else None
         reader = _reader(account, spec)
         seeds, handle = windows_plan(
-            reader, spec.path.format(p=account.prefix(product)), [], [(begin, end)], "fromdate", "todate",
-            now=s.now_local,
+            reader, spec.path.format(p=account.prefix(product)), [], [(begin, end)],
+            param_bounds("fromdate", "todate"), now=s.now_local,
         )
         yield from batches(run(reader, seeds, handle, s.max_concurrency))
 

@@ -15,6 +15,7 @@ is split in two.
 from __future__ import annotations
 
 import io
+import logging
 import math
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -26,10 +27,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.json as pa_json
 
+import pyarrow.compute as pc
+
 from copernica_source.arrow_rows import Schema, rows_to_arrow, struct_to_arrow
 from copernica_source.client import CopernicaClient
+from copernica_source.errors import FilterIgnoredError, NotFoundError, UnexpectedAnswerError
 
 COPERNICA_TIME = "%Y-%m-%d %H:%M:%S"
+log = logging.getLogger("copernica_source")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class Page:
     total: int | None
     last_row: dict[str, Any] | None
     raw: Any = None
+    limit: int | None = None  # the page size the server says it used (it may ignore the one asked for)
 
 
 Handler = Callable[[Page], Iterable[Task]]
@@ -70,22 +76,36 @@ class Reader:
     max_offset_pages: int = 50
     extra: Callable[[Task, Any], dict[str, Any]] | None = None
     keep_raw: bool = False  # the caller reads `page.raw` (the parsed JSON), so pages take the Python path
+    expect_missing: bool = False  # objects that are gone are what the caller looks for: no warning each
 
     def fetch(self, task: Task) -> Page:
         params = list(task.params)
-        if task.kind != "object":
-            params += [("start", task.start), ("limit", self.page_size)]
-            params.append(("total", "true" if task.kind == "first" else "false"))
-            if self.extra is None and not self.keep_raw:
-                page = self._fetch_arrow(task, params)
-                if page is not None:
-                    return page
-        raw = self.client.get(task.path, params)
-        return self._page(task, raw)
+        if task.kind == "object":
+            try:
+                return self._page(task, self.client.get(task.path, params))
+            except NotFoundError as exc:  # e.g. an emailing removed since it was listed: skip it, load the rest
+                if not self.expect_missing:
+                    log.warning("%s: skipped, Copernica no longer has it (%s)", task.path, exc.message)
+                return Page(task, None, 0, None, None)
+        params += [("start", task.start), ("limit", self.page_size)]
+        params.append(("total", "true" if task.kind == "first" else "false"))
+        page, start = None, None
+        if self.extra is None and not self.keep_raw:
+            page, start = self._fetch_arrow(task, params)
+        if page is None:
+            raw = self.client.get(task.path, params)
+            page, start = self._page(task, raw), _echo(raw, "start")
+        if start is not None and start != task.start:
+            raise UnexpectedAnswerError(
+                f"{task.path} answered start={start} when asked for start={task.start}: this list ignores the "
+                "start parameter, so it cannot be paged without losing rows; run `copernica check` and report it"
+            )
+        return page
 
-    def _fetch_arrow(self, task: Task, params: list[tuple[str, Any]]) -> Page | None:
+    def _fetch_arrow(self, task: Task, params: list[tuple[str, Any]]) -> tuple[Page | None, int | None]:
         """The hot path: pyarrow parses the body straight into columns (C++, without the GIL), so worker
-        threads really run side by side. None when the page needs the Python path (see struct_to_arrow)."""
+        threads really run side by side. Page None when it needs the Python path (see struct_to_arrow).
+        Also returns the `start` the server echoed."""
         body = self.client.get_bytes(task.path, params)
         try:
             parsed = pa_json.read_json(
@@ -94,18 +114,20 @@ class Reader:
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             parsed = None
         if parsed is None or "data" not in parsed.column_names or parsed.num_rows != 1:
-            return self._page(task, _loads_or_refetch(self.client, task, params, body))
-        total = parsed.column("total")[0].as_py() if "total" in parsed.column_names else None
+            raw = _loads_or_refetch(self.client, task, params, body)
+            return self._page(task, raw), _echo(raw, "start")
+        echo = {k: _int_or_none(parsed.column(k)[0].as_py()) if k in parsed.column_names else None
+                for k in ("total", "limit", "start")}
         data = parsed.column("data")[0].values
         if data is None or len(data) == 0:
-            return Page(task, None, 0, _int_or_none(total), None)
-        if not pa.types.is_struct(data.type):
-            return self._page(task, _loads_or_refetch(self.client, task, params, body))
-        table = struct_to_arrow(data, self.schema, self.timezone)
+            return Page(task, None, 0, echo["total"], None, limit=echo["limit"]), echo["start"]
+        table = struct_to_arrow(data, self.schema, self.timezone) if pa.types.is_struct(data.type) else None
         if table is None:
-            return self._page(task, _loads_or_refetch(self.client, task, params, body))
+            raw = _loads_or_refetch(self.client, task, params, body)
+            return self._page(task, raw), _echo(raw, "start")
         last = data[len(data) - 1].as_py()
-        return Page(task, table, len(data), _int_or_none(total), {k: last[k] for k in last if k.lower() == "id"})
+        return Page(task, table, len(data), echo["total"], {k: last[k] for k in last if k.lower() == "id"},
+                    limit=echo["limit"]), echo["start"]
 
     def _page(self, task: Task, raw: Any) -> Page:
         if task.kind == "object":
@@ -118,11 +140,20 @@ class Reader:
             total = _int_or_none((raw or {}).get("total"))
         extra = self.extra(task, raw) if self.extra and rows else None
         table = rows_to_arrow(rows, self.schema, self.timezone, extra) if rows and isinstance(rows[0], dict) else None
-        return Page(task, table, len(rows), total, rows[-1] if rows and isinstance(rows[-1], dict) else None, raw)
+        return Page(task, table, len(rows), total, rows[-1] if rows and isinstance(rows[-1], dict) else None, raw,
+                    limit=_echo(raw, "limit"))
 
 
 def _int_or_none(value: Any) -> int | None:
-    return int(value) if value is not None else None
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _echo(raw: Any, key: str) -> int | None:
+    """A paging value the server echoed in its envelope (`start`, `limit`), if it did."""
+    return _int_or_none(raw.get(key)) if isinstance(raw, dict) else None
 
 
 def _loads_or_refetch(client: CopernicaClient, task: Task, params: list[tuple[str, Any]], body: bytes) -> Any:
@@ -194,27 +225,69 @@ def batches(pages: Iterable[Page], batch_rows: int = BATCH_ROWS) -> Iterator[pa.
 # -- plans ---------------------------------------------------------------------------------------------------
 
 
+def served_page_size(page: Page, asked: int) -> int:
+    """How many rows the server puts on a page: the `limit` it echoes (a list may ignore the one asked for and
+    serve its default), else what was asked, else (a first page shorter than asked but short of the total) the
+    count it served. Offsets are computed from this, so a server that pages by 100 loses no rows."""
+    if page.limit is not None and page.limit > 0:
+        return page.limit
+    if page.total is not None and 0 < page.count < min(asked, page.total) and page.task.start == 0:
+        return page.count
+    return asked
+
+
 def offset_followups(page: Page, page_size: int, max_pages: int) -> list[Task]:
     """After the first page of a range: the remaining pages by offset, up to `max_pages` pages deep."""
     task = page.task
     if page.total is None:  # the server ignored total=true: walk page by page
         return walk_on(page, page_size)
-    pages = min(math.ceil(page.total / page_size), max_pages)
-    return [replace(task, kind="page", start=i * page_size, priority=False) for i in range(1, pages)]
+    size = served_page_size(page, page_size)
+    pages = min(math.ceil(page.total / size), max_pages)
+    return [replace(task, kind="page", start=i * size, priority=False) for i in range(1, pages)]
 
 
 def walk_on(page: Page, page_size: int) -> list[Task]:
     """Without a total (the server ignored `total=true`), the next page is known only when this one is full."""
-    if page.count < page_size:
+    if page.count == 0 or page.count < served_page_size(page, page_size):
         return []
-    return [replace(page.task, kind="walk", start=page.task.start + page_size, priority=True)]
+    return [replace(page.task, kind="walk", start=page.task.start + page.count, priority=True)]
+
+
+Bounds = Callable[[datetime, "datetime | None"], list[tuple[str, Any]]]
+
+
+def param_bounds(begin_param: str, end_param: str, time_format: str = COPERNICA_TIME,
+                 resolution: timedelta = timedelta(seconds=1)) -> Bounds:
+    """A window as two query parameters (`begintime`/`endtime`, `from`/`to`, `fromdate`/`todate`). No page says
+    whether they include their ends, so each window starts one `resolution` early: a row on a boundary is read
+    twice under inclusive bounds (merged away on the key) and once under exclusive ones, never lost."""
+
+    def bounds(begin: datetime, end: datetime | None) -> list[tuple[str, Any]]:
+        window = [(begin_param, (begin - resolution).strftime(time_format))]
+        if end is not None:
+            window.append((end_param, end.strftime(time_format)))
+        return window
+
+    return bounds
+
+
+def condition_bounds(column: str) -> Bounds:
+    """A window as `fields[]` conditions, whose operators say exactly what is in: `[begin, end)`, so windows
+    never overlap and never leave a gap."""
+
+    def bounds(begin: datetime, end: datetime | None) -> list[tuple[str, Any]]:
+        window = [("fields[]", f"{column}>={begin.strftime(COPERNICA_TIME)}")]
+        if end is not None:
+            window.append(("fields[]", f"{column}<{end.strftime(COPERNICA_TIME)}"))
+        return window
+
+    return bounds
 
 
 def windows_plan(
     reader: Reader, path: str, params: Sequence[tuple[str, Any]],
-    windows: Iterable[tuple[datetime, datetime | None]], begin_param: str, end_param: str,
-    time_format: str = COPERNICA_TIME, resolution: timedelta = timedelta(seconds=1),
-    now: Callable[[], datetime] = datetime.now,
+    windows: Iterable[tuple[datetime, datetime | None]], bounds: Bounds,
+    resolution: timedelta = timedelta(seconds=1), now: Callable[[], datetime] = datetime.now,
 ) -> tuple[Iterator[Task], Handler]:
     """Time windows read side by side; a window too big for `max_offset_pages` is split in two and re-read.
 
@@ -222,10 +295,7 @@ def windows_plan(
     "now", whatever our clock says; `now()` is used only to find the middle when such a window is split."""
 
     def task_for(begin: datetime, end: datetime | None) -> Task:
-        window = [(begin_param, begin.strftime(time_format))]
-        if end is not None:
-            window.append((end_param, end.strftime(time_format)))
-        return Task(path, tuple(params) + tuple(window), kind="first", meta=(begin, end))
+        return Task(path, tuple(params) + tuple(bounds(begin, end)), kind="first", meta=(begin, end))
 
     def handle(page: Page) -> list[Task]:
         task = page.task
@@ -234,7 +304,8 @@ def windows_plan(
         if task.kind != "first":
             return []
         begin, end = task.meta
-        too_deep = page.total is not None and page.total > reader.max_offset_pages * reader.page_size
+        size = served_page_size(page, reader.page_size)
+        too_deep = page.total is not None and page.total > reader.max_offset_pages * size
         span_end = end if end is not None else max(now(), begin)
         middle = begin + ((span_end - begin) // 2 // resolution) * resolution
         if too_deep and begin < middle < span_end:
@@ -244,6 +315,26 @@ def windows_plan(
         return offset_followups(page, reader.page_size, 10**9 if too_deep else reader.max_offset_pages)
 
     return (task_for(b, e) for b, e in windows), handle
+
+
+def check_ids_above(page: Page, anchor: int, ceiling: int | None = None) -> None:
+    """An ID-keyset page must hold ascending IDs in `(anchor, ceiling]`. Copernica ignores a filter a list does
+    not support, silently; a page that breaks this would make the keyset ask for the same rows forever or skip
+    some, so the run stops here, before any cursor moves."""
+    if page.table is None or page.table.num_rows == 0 or "id" not in page.table.column_names:
+        return
+    ids = page.table.column("id")
+    low, high = pc.min(ids).as_py(), pc.max(ids).as_py()
+    ordered = ids.length() < 2 or pc.all(pc.greater(ids.slice(1), ids.slice(0, ids.length() - 1))).as_py()
+    if low is None or low > anchor and (ceiling is None or high <= ceiling) and ordered:
+        return
+    asked = f"fields[]=id>{anchor}" + (f" and id<={ceiling}" if ceiling is not None else "")
+    problem = "IDs outside the range asked for" if ordered else "IDs out of ascending order"
+    raise (FilterIgnoredError if low <= anchor else UnexpectedAnswerError)(
+        f"{page.task.path} answered {asked} with {problem} (lowest {low}, highest {high}): this list does not "
+        "honour the ID filter or order by ID, so reading it by ID could repeat or skip rows; nothing was loaded "
+        "and no cursor moved. Run `copernica check` and report its output"
+    )
 
 
 def keyset_plan(
@@ -258,25 +349,30 @@ def keyset_plan(
 
     def handle(page: Page) -> list[Task]:
         task = page.task
-        size, cap = reader.page_size, reader.max_offset_pages
+        check_ids_above(page, task.meta)
+        cap = reader.max_offset_pages
         if task.kind == "walk":
-            return walk_on(page, size)
+            return walk_on(page, reader.page_size)
         if task.kind == "first":
+            size = served_page_size(page, reader.page_size)
             if page.total is None or math.ceil(page.total / size) <= cap:
-                return offset_followups(page, size, cap)
+                return offset_followups(page, reader.page_size, cap)
             last = replace(task, kind="range_end", start=(cap - 1) * size, priority=True)
-            return [last] + offset_followups(page, size, cap - 1)
-        if task.kind == "range_end" and page.last_row is not None and page.count >= size:
+            return [last] + offset_followups(page, reader.page_size, cap - 1)
+        if task.kind == "range_end" and page.last_row is not None and page.count >= served_page_size(
+                page, reader.page_size):
             return [replace(first(int(_key(page.last_row, id_key))), priority=True)]
         return []
 
     return iter([first(after_id)]), handle
 
 
-def lists_plan(reader: Reader, paths: Iterable[tuple[str, Any]]) -> tuple[Iterator[Task], Handler]:
+def lists_plan(
+    reader: Reader, paths: Iterable[tuple[str, Any]], params: Sequence[tuple[str, Any]] = ()
+) -> tuple[Iterator[Task], Handler]:
     """Short lists (one per parent, e.g. the fields of each database): the first page of each with its total,
     the rest by offset side by side. `meta` of each task is the parent it was asked for."""
-    seeds = (Task(p, (), kind="first", meta=m) for p, m in paths)
+    seeds = (Task(p, tuple(params), kind="first", meta=m) for p, m in paths)
 
     def handle(page: Page) -> list[Task]:
         if page.task.kind == "walk":
@@ -299,10 +395,11 @@ def id_ranges_plan(
         return Task(path, tuple(params) + (("fields[]", f"id>{lo}"),) + bound, kind="page", meta=(lo, hi))
 
     def handle(page: Page) -> list[Task]:
-        if page.count < reader.page_size or page.last_row is None:
+        lo, hi = page.task.meta
+        check_ids_above(page, lo, hi)
+        if page.count < served_page_size(page, reader.page_size) or page.last_row is None:
             return []
         last = int(_key(page.last_row, id_key))
-        hi = page.task.meta[1]
         return [] if hi is not None and last >= hi else [replace(task(last, hi), priority=True)]
 
     return (task(lo, hi) for lo, hi in ranges), handle

@@ -49,3 +49,14 @@ class ConnectionFailedError(TransientError):
 
 class ConfigurationError(CopernicaError, ValueError):
     """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+class UnexpectedAnswerError(CopernicaError):
+    """Copernica answered in a way the connector cannot read without risking rows (a list that ignores `start`,
+    a filter that was ignored where no fallback exists): the run stops before any cursor moves. The message says
+    what was seen; `copernica check` shows how the account answers the open questions."""
+
+
+class FilterIgnoredError(UnexpectedAnswerError):
+    """A list answered rows that its filter excludes: it does not support that filter (Copernica ignores such
+    filters silently). Raised before any row of the read is handed on, so the caller can read another way."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -77,7 +78,29 @@ def _demo_simulator(events: int) -> Iterator[dict[str, Any]]:
         yield {"access_token": sim.access_token, "base_url": sim.base_url, "auth_url": sim.auth_url}
 
 
+class _HeldBack(logging.Handler):
+    """Collects the deletions a run held back, so the summary can end with them: a scheduler's log shows the
+    last lines first."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "held_back", False):
+            self.lines.append(record.getMessage())
+
+
 def run_load(args: argparse.Namespace) -> int:
+    held_back = _HeldBack()
+    logging.getLogger("copernica_source").addHandler(held_back)
+    try:
+        return _run_load(args, held_back)
+    finally:
+        logging.getLogger("copernica_source").removeHandler(held_back)
+
+
+def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
     use_system_allocator()
     started = time.monotonic()
     requests_before = CopernicaClient.total_requests()
@@ -124,6 +147,8 @@ def run_load(args: argparse.Namespace) -> int:
             print(f"error: {_copernica_cause(exc) or _root_cause(exc)}", file=sys.stderr)
             return 1
     _print_summary(pipeline, time.monotonic() - started, CopernicaClient.total_requests() - requests_before)
+    for line in held_back.lines:
+        print(f"held back: {line}")
     return 0
 
 

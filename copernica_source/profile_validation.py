@@ -48,6 +48,7 @@ class Database:
     id: int
     name: str
     fields: Mapping[str, FieldDef]  # by lower-cased name: Copernica matches field names case-insensitively
+    interests: tuple[str, ...] = ()  # every interest the database declares
 
 
 def fetch_database(client: CopernicaClient, database: str | int) -> Database:
@@ -60,17 +61,23 @@ def fetch_database(client: CopernicaClient, database: str | int) -> Database:
     except NotFoundError:
         raise ConfigurationError(f"Copernica has no database {ref!r} (by ID or name)") from None
     db_id = int(entity["ID"])
-    fields: dict[str, FieldDef] = {}
+    fields = {str(f["name"]).lower(): _field_def(f) for f in _every_row(client, f"database/{db_id}/fields")}
+    interests = tuple(str(i["name"]) for i in _every_row(client, f"database/{db_id}/interests") if i.get("name"))
+    return Database(db_id, str(entity.get("name", ref)), fields, interests)
+
+
+def _every_row(client: CopernicaClient, path: str) -> list[dict[str, Any]]:
+    """A short list whole, by start/limit; a page is short against the `limit` the server echoes."""
+    out: list[dict[str, Any]] = []
     start = 0
     while True:
-        page = client.get(f"database/{db_id}/fields", {"start": start, "limit": 1000})
+        page = client.get(path, {"start": start, "limit": 1000})
         rows = page.get("data", []) if isinstance(page, dict) else list(page or [])
-        for f in rows:
-            fields[str(f["name"]).lower()] = _field_def(f)
+        out += [r for r in rows if isinstance(r, dict)]
         start += len(rows)
-        if not rows or len(rows) < 1000:
-            break
-    return Database(db_id, str(entity.get("name", ref)), fields)
+        served = page.get("limit", 1000) if isinstance(page, dict) else 1000
+        if not rows or len(rows) < int(served or 1000):
+            return out
 
 
 def _field_def(f: Mapping[str, Any]) -> FieldDef:

@@ -17,6 +17,13 @@ How a run reads one database (or collection), so that nothing changing meanwhile
 4. deletions: Copernica does not bump `modified` on delete, so IDs known before (kept in resource state, as
    compressed ranges) that are neither live now nor read this run get a row with `deleted = true`, which merge
    either deletes (`hard_delete`, deletions="delete") or keeps as a marked row (deletions="mark").
+
+What the pages leave open, and how each reading is met (docs/assumptions.md): `profileids` may be paged
+(default 100) or whole, and may ignore `start`: it is paged by start/limit, and deletions are reconciled only
+when the list is provably complete (as many distinct IDs as the list's `total`, the same before and after);
+a deletion pass that would remove more than `max_deletion_share` of a table is held back with a message. A
+real field named `modified` takes over the `fields[]=modified` filter (rmuit), so such an owner is read whole
+each run; a field named `id` takes over `fields[]=id`, so that owner is read by offset instead of ID ranges.
 """
 
 from __future__ import annotations
@@ -38,8 +45,19 @@ from dlt.extract.resource import DltResource
 
 from copernica_source.account import Account
 from copernica_source.arrow_rows import Column, Schema, cols, column_name, rows_to_arrow
-from copernica_source.engine import COPERNICA_TIME, Reader, Task, batches, id_ranges_plan, run, split_ids
+from copernica_source.engine import (
+    COPERNICA_TIME,
+    Reader,
+    Task,
+    batches,
+    id_ranges_plan,
+    lists_plan,
+    objects_plan,
+    run,
+    split_ids,
+)
 from copernica_source.errors import ConfigurationError
+from copernica_source.probes import rows_of, total_of
 from copernica_source.structure import fetch_rows
 from copernica_source.structure_tables import FIELD_KINDS, PROFILE_COLUMNS, SUBPROFILE_COLUMNS
 
@@ -56,10 +74,15 @@ class ProfileOptions:
     detect_deletions: bool = True
     deletions: str = "delete"
     overlap_seconds: float = 60.0
+    max_deletion_share: float = 0.1
 
     def __post_init__(self) -> None:
         if self.deletions not in DELETIONS:
             raise ConfigurationError(f"deletions must be one of {list(DELETIONS)}, not {self.deletions!r}")
+        if not 0 <= self.max_deletion_share <= 1:
+            raise ConfigurationError(
+                f"max_deletion_share must be between 0 and 1 (a share of a table's rows), not {self.max_deletion_share}"
+            )
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,7 @@ class Owner:
     schema: Schema
     constants: dict[str, int] = field(default_factory=dict)  # columns known for deletion rows
     interests: tuple[tuple[str, str], ...] = ()  # (column, interest name)
+    shadowed: frozenset[str] = frozenset()  # system properties a real field shares a name with ("modified", "id")
 
 
 def profile_resources(account: Account, options: ProfileOptions) -> list[DltResource]:
@@ -107,7 +131,7 @@ def owners(account: Account, options: ProfileOptions, kind: str) -> list[Owner]:
             interest_cols = tuple((f"interests__{column_name(n)}", n) for n in names)
             schema = _schema(PROFILE_COLUMNS, fields.get(db, []), [c for c, _ in interest_cols])
             out.append(Owner(db, f"profiles_{db_names[db]}", f"database/{db}/profiles", f"database/{db}/profileids",
-                             schema, {"database": db}, interest_cols))
+                             schema, {"database": db}, interest_cols, _shadowed(fields.get(db, []))))
         return out
     every_collection = fetch_rows(account, [(f"database/{i}/collections", i) for i in db_names])
     _warn_unknown("collection_ids", options.collection_ids, {int(r["ID"]) for _, r in every_collection})
@@ -116,7 +140,13 @@ def owners(account: Account, options: ProfileOptions, kind: str) -> list[Owner]:
     names = _unique_names({int(c["ID"]): f"{db_names[db]}_{column_name(str(c['name']))}" for db, c in collections})
     fields = _grouped(fetch_rows(account, [(f"collection/{c}/fields", c) for c in names]))
     return [Owner(c, f"subprofiles_{names[c]}", f"collection/{c}/subprofiles", f"collection/{c}/subprofileids",
-                  _schema(SUBPROFILE_COLUMNS, fields.get(c, []), []), {"collection": c}) for c in names]
+                  _schema(SUBPROFILE_COLUMNS, fields.get(c, []), []), {"collection": c},
+                  shadowed=_shadowed(fields.get(c, []))) for c in names]
+
+
+def _shadowed(field_rows: list[dict[str, Any]]) -> frozenset[str]:
+    """System properties the `fields[]` filter may apply to a real field of the same name instead."""
+    return frozenset(str(f.get("name", "")).lower() for f in field_rows) & {"modified", "id"}
 
 
 def _schema(system: str, field_rows: list[dict[str, Any]], interest_columns: list[str]) -> Schema:
@@ -181,38 +211,122 @@ def _read_owner(
     account: Account, options: ProfileOptions, owner: Owner, previous: dict[str, Any], new_state: dict[str, Any]
 ) -> Iterator[pa.Table]:
     client, s = account.client, account.settings
-    cursor = previous.get("cursor")
+    by_modified = "modified" not in owner.shadowed
+    if not by_modified:
+        log.info("%s: a field named 'modified' shadows the system property in Copernica's filter; read whole",
+                 owner.table)
+    cursor = previous.get("cursor") if by_modified else None
     changed = [] if cursor is None else [("fields[]", f"modified>={_minus(cursor, options.overlap_seconds)}")]
     probe = client.get(owner.list_path, changed + [("orderby", "modified"), ("order", "desc"), ("limit", 1),
                                                     ("total", "true")]) or {}
-    total = int(probe.get("total") or 0)
-    newest = (probe.get("data") or [{}])[0].get("modified") if probe.get("data") else None
-    live: list[int] | None = None
-    if options.detect_deletions or cursor is None or total > s.page_size:
-        live = sorted(int(i) for i in client.get(owner.ids_path) or [])
+    total = total_of(probe)  # None: the server sent no total, so how much changed is unknown (read, never skip)
+    newest = (rows_of(probe) or [{}])[0].get("modified")
+    every = total if cursor is None else total_of(client.get(owner.list_path, [("limit", 1), ("total", "true")]))
+    live: list[int] = []
+    after: int | None = None
+    listed_all = walked = False  # the ID list is provably complete / was walked to its end without repeats
+    if options.detect_deletions or cursor is None or (total or 0) > s.page_size:
+        live, walked = _live_ids(client, owner.ids_path, s.page_size)
+        after = total_of(client.get(owner.list_path, [("limit", 1), ("total", "true")]))
+        listed_all = every is not None and every == after == len(live)
     reader = _reader(account, owner)
     loaded: list[pa.Array] = []
-    if total:
-        if cursor is None:
-            ranges = split_ids(live or [], s.page_size)
-        else:
-            parts = math.ceil(total * 1.25 / s.page_size)
-            ranges = split_ids(live, math.ceil(len(live) / parts)) if live and parts > 1 else [(0, None)]
-        for params in (changed, [("fields[]", f"modified>={newest}")]):  # the read, then what changed meanwhile
-            seeds, handle = id_ranges_plan(reader, owner.list_path, params, ranges)
+    if total is None or total:
+        for seeds, handle in _plans(reader, owner, changed, newest if by_modified else None, live, total, cursor):
             for table in batches(run(reader, seeds, handle, s.max_concurrency)):
                 loaded.append(table.column("id").combine_chunks())
                 yield table.drop_columns([c for c in ("interests",) if c in table.column_names])
-            ranges = [(0, None)]
-    new_state["cursor"] = newest or cursor
-    if options.detect_deletions and live is not None:
-        seen = pa.concat_arrays([pa.array(live, pa.int64())] + loaded) if loaded else pa.array(live, pa.int64())
-        if "ids" in previous:
-            known = pa.array(decode_ids(previous["ids"]), pa.int64())
-            gone = known.filter(pc.invert(pc.is_in(known, value_set=seen)))
-            if len(gone):
-                yield _deletion_rows(owner, gone.to_pylist(), s.timezone)
-        new_state["ids"] = encode_ids(pc.unique(seen).to_pylist())
+    new_state["cursor"] = (newest or cursor) if by_modified else None
+    if not options.detect_deletions:
+        return
+    seen = pa.concat_arrays([pa.array(live, pa.int64()), *loaded])
+    known = pa.array(decode_ids(previous["ids"]) if "ids" in previous else [], pa.int64())
+    # a full read by ID ranges saw every row there was, whatever the ID list holds
+    if not (listed_all or walked or (cursor is None and "id" not in owner.shadowed)):
+        log.warning(
+            "%s: deletions not reconciled this run: %s gave %s IDs but the list holds %s, then %s (a paged list "
+            "that ignores start, or one that changed while it was read); nothing is deleted on an incomplete list",
+            owner.table, owner.ids_path, f"{len(live):,}", every, after,
+        )
+        new_state["ids"] = encode_ids(pc.unique(pa.concat_arrays([known, *loaded])).to_pylist())
+        return
+    gone = known.filter(pc.invert(pc.is_in(known, value_set=seen)))
+    kept = seen
+    if len(gone) > options.max_deletion_share * len(known):
+        _hold_back(owner, len(gone), len(known), options.max_deletion_share)
+        kept = pa.concat_arrays([seen, gone])  # still known: the next run asks again
+    elif len(gone):
+        ids = gone.to_pylist()
+        if not listed_all:  # a list without a total to prove it whole: each candidate is asked for itself
+            ids = _confirmed_gone(account, owner, ids)
+            kept = pa.concat_arrays([seen, pa.array(sorted(set(gone.to_pylist()) - set(ids)), pa.int64())])
+        if ids:
+            yield _deletion_rows(owner, ids, s.timezone)
+    new_state["ids"] = encode_ids(pc.unique(kept).to_pylist())
+
+
+def _confirmed_gone(account: Account, owner: Owner, ids: list[int]) -> list[int]:
+    """The IDs Copernica really no longer has (unknown, or shown as removed): one GET each, side by side."""
+    entity = "subprofile" if "collection" in owner.constants else "profile"
+    reader = Reader(account.client, owner.schema, account.settings.timezone, keep_raw=True, expect_missing=True)
+    seeds, handle = objects_plan((f"{entity}/{i}", i) for i in ids)
+    confirmed = []
+    for page in run(reader, seeds, handle, account.settings.max_concurrency):
+        raw = page.raw if isinstance(page.raw, dict) else None
+        if raw is None or raw.get("removed") not in (None, False, "", "0", "false"):
+            confirmed.append(int(page.task.meta))
+    return confirmed
+
+
+def _plans(
+    reader: Reader, owner: Owner, changed: list[tuple[str, str]], newest: str | None, live: list[int],
+    total: int | None, cursor: str | None,
+) -> Iterator[tuple[Iterator[Task], Any]]:
+    """The read, then (by `modified`) what changed while it ran. By ID ranges, unless a real field named `id`
+    takes over `fields[]=id`: then by offset, which a row deleted mid-read may shift (the next run re-reads)."""
+    size = reader.page_size
+    if "id" in owner.shadowed:
+        yield lists_plan(reader, [(owner.list_path, None)], changed)
+        return
+    if cursor is None:
+        ranges = split_ids(live, size)
+    else:
+        parts = math.ceil((total or 0) * 1.25 / size)
+        ranges = split_ids(live, math.ceil(len(live) / parts)) if live and parts > 1 else [(0, None)]
+    by_id = [("orderby", "id"), ("order", "asc")]  # the documented default, asked for anyway
+    yield id_ranges_plan(reader, owner.list_path, changed + by_id, ranges)
+    if newest is not None:
+        yield id_ranges_plan(reader, owner.list_path, [("fields[]", f"modified>={newest}"), *by_id], [(0, None)])
+
+
+def _live_ids(client: Any, path: str, page_size: int) -> tuple[list[int], bool]:
+    """Every ID of a bare-array ID list, paged by start/limit (the pages say it takes paging parameters; one
+    answer may also hold the whole list), and whether the walk reached a short page. A page that repeats IDs
+    (a list that ignores `start`) ends the walk unfinished, unless it repeats all of them (one answer that is
+    the whole list, however `start` is asked)."""
+    ids: list[int] = []
+    seen: set[int] = set()
+    start = 0
+    while True:
+        page = [int(i) for i in rows_of(client.get(path, [("start", start), ("limit", page_size)]))]
+        fresh = [i for i in page if i not in seen]
+        ids += fresh
+        seen.update(fresh)
+        if len(fresh) < len(page):
+            return ids, start > 0 and len(page) > page_size and set(page) == seen
+        if len(page) < page_size:
+            return ids, True
+        start += len(page)
+
+
+def _hold_back(owner: Owner, gone: int, known: int, share: float) -> None:
+    """A mass delete is more likely a wrong answer than a wish: tell, do not act."""
+    log.warning(
+        "%s: %s of %s rows (%.0f%%) are no longer listed by Copernica; held back, nothing deleted (more than "
+        "max_deletion_share = %s). If they really were deleted, run once with max_deletion_share = 1 "
+        "(SOURCES__COPERNICA__MAX_DELETION_SHARE=1)",
+        owner.table, f"{gone:,}", f"{known:,}", 100 * gone / max(known, 1), share, extra={"held_back": True},
+    )
 
 
 def _reader(account: Account, owner: Owner) -> Reader:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any
 
 import dlt
@@ -16,6 +18,8 @@ from copernica_source.profiles import ProfileOptions, profile_resources
 from copernica_source.settings import make_client
 from copernica_source.structure import structure_resources
 from copernica_source.tables import PRODUCTS
+
+log = logging.getLogger("copernica_source")
 
 
 @dlt.source(name="copernica", section="copernica", max_table_nesting=0)
@@ -37,6 +41,7 @@ def copernica_source(
     detect_deletions: bool = True,
     deletions: str = "delete",
     profile_overlap_seconds: float = 60.0,
+    max_deletion_share: float = 0.1,
     request_timeout: float = 60.0,
     retry_max_seconds: float = 300.0,
 ) -> Any:
@@ -51,7 +56,8 @@ def copernica_source(
     `profile_overlap_seconds` before the last cursor; `detect_deletions` reconciles IDs against
     `profileids`/`subprofileids` each run (Copernica does not bump `modified` on delete), and `deletions`
     says what happens to a deleted (sub)profile's row: "delete" removes it, "mark" keeps its ID with `deleted`
-    true (its field values become null, as Copernica empties removed profiles).
+    true (its field values become null, as Copernica empties removed profiles). A run that would delete more
+    than `max_deletion_share` of a table's rows deletes none of them and says so (set it to 1 to let them go).
     `retry_max_seconds` bounds the retries of one request through 429/5xx/dropped connections (then the run
     fails and the next run resumes); `request_timeout` bounds one attempt.
     """
@@ -78,10 +84,17 @@ def copernica_source(
         detect_deletions=bool(detect_deletions),
         deletions=str(deletions),
         overlap_seconds=float(profile_overlap_seconds),
+        max_deletion_share=float(max_deletion_share),
     )
     client = make_client(access_token, base_url, api_version, auth_url, settings.max_concurrency,
                          request_timeout, retry_max_seconds)
+    if client.api_version == 1:  # the v1 pages have no emailing, event or statistics lists (v2 added them)
+        settings = replace(settings, page_size=min(settings.page_size, 100))  # "at most 100 objects" per call
     account = Account(client, settings)
+    if client.api_version == 1:
+        log.warning("api_version 1 has no emailing or event lists: the engagement tables are not loaded "
+                    "(set api_version = 4 to load them); structure, profiles and subprofiles are")
+        products = []
     resources = [r for product in products for r in engagement_resources(account, product)]
     resources += structure_resources(account, options.database_ids, options.collection_ids)
     return resources + profile_resources(account, options)

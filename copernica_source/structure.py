@@ -8,6 +8,7 @@ view) are transformers of their parent table, fetched for every parent side by s
 from __future__ import annotations
 
 
+import logging
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import dlt
@@ -16,8 +17,12 @@ import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 
 from copernica_source.account import Account
+from copernica_source.arrow_rows import rows_to_arrow
 from copernica_source.engine import Page, Reader, Task, batches, lists_plan, run
+from copernica_source.errors import InvalidMethodError
 from copernica_source.structure_tables import STRUCTURE_TABLES, StructureSpec
+
+log = logging.getLogger("copernica_source")
 
 
 def structure_resources(
@@ -78,11 +83,37 @@ def _keep(table: pa.Table, column: str, wanted: set[int] | None) -> pa.Table:
     return table.filter(pc.is_in(table.column(column), pa.array(sorted(wanted), pa.int64())))
 
 
+def _optional(tables: Iterator[pa.Table], spec: StructureSpec) -> Iterator[pa.Table]:
+    """Structure lists are extras beside the data people load for: one the account does not answer ("Invalid
+    method": e.g. `GET webhooks`, which no page of v2-v4 documents) is skipped with a warning, the rest loads."""
+    try:
+        yield from tables
+    except InvalidMethodError as exc:
+        log.warning("%s: skipped, Copernica does not answer %s (%s)", spec.name, exc.url.split("?")[0], exc.message)
+
+
+def _embedded(pages: Iterable[Page], spec: StructureSpec, timezone: str) -> Iterator[pa.Table]:
+    """Rows listed inside each row of a page (a rule's `conditions`), as an array or a paged envelope; the
+    parent row's ID fills `rule` where a row lacks it."""
+    for page in pages:
+        rows: list[dict[str, Any]] = []
+        for parent in _data(page):
+            inner = parent.get(spec.embedded)
+            listed = _rows(inner)
+            if isinstance(inner, dict) and str(inner.get("total", len(listed))) != str(len(listed)):
+                log.warning("%s: %s of %s %s lists %s of %s; the rest is not loaded", spec.name, page.task.path,
+                            parent.get("ID"), spec.embedded, len(listed), inner.get("total"))
+            rows += [{"rule": parent.get("ID"), **row} for row in listed if isinstance(row, dict)]
+        if rows:
+            yield rows_to_arrow(rows, spec.schema, timezone)
+
+
 def _account_list(account: Account, spec: StructureSpec, wanted: set[int] | None) -> DltResource:
     def rows() -> Iterator[pa.Table]:
         reader = _reader(account, spec)
         seeds, handle = lists_plan(reader, [(spec.path, None)])
-        for table in _without(batches(run(reader, seeds, handle, account.settings.max_concurrency)), spec):
+        for table in _optional(_without(batches(run(reader, seeds, handle, account.settings.max_concurrency)),
+                                        spec), spec):
             yield _keep(table, "id", wanted)
 
     return dlt.resource(rows, **_hints(spec))
@@ -99,8 +130,9 @@ def _per_parent(
         seeds, handle = lists_plan(reader, [(spec.path.format(id=i), i) for i in ids])
         if spec.name == "views":
             handle = _with_nested_views(handle)
-        tables = _without(batches(run(reader, seeds, handle, account.settings.max_concurrency)), spec)
-        for table in tables:
+        pages = run(reader, seeds, handle, account.settings.max_concurrency)
+        found = _embedded(pages, spec, account.settings.timezone) if spec.embedded else batches(pages)
+        for table in _optional(_without(found, spec), spec):
             yield _keep(table, "id", wanted)
 
     return dlt.transformer(children, data_from=parent, **_hints(spec))

@@ -17,7 +17,7 @@ _FIELD = "ID:int name:str type:str value:str displayed:bool ordered:bool length:
 _VIEW = ("ID:int name:str description:str parent-type:str parent-id:int has-children:bool has-referred:bool "
          f"has-rules:bool database:int last-built:ts {_INTENTIONS}")
 _MINIVIEW = f"ID:int name:str description:str parent-type:str parent-id:int collection:int last-built:ts {_INTENTIONS}"
-_RULE = "ID:int name:str view:int inversed:bool disabled:bool"
+_RULE = "ID:int name:str view:int inversed:bool inverted:bool disabled:bool"  # pages name it both ways
 _CONDITION = ("ID:int type:str rule:int comparison:str field.ID:int field.name:str value:str other-field:bool "
               "numeric-comparison:bool")
 
@@ -33,6 +33,7 @@ class StructureSpec:
     parent_column: str = ""
     drop: tuple[str, ...] = ()
     description: str = ""
+    embedded: str = ""  # rows are this key's list inside each row of `path` (a rule's `conditions`), not the rows
 
 
 STRUCTURE_TABLES: tuple[StructureSpec, ...] = (
@@ -53,14 +54,16 @@ STRUCTURE_TABLES: tuple[StructureSpec, ...] = (
                   description="a selection (view) of a database; nested selections included"),
     StructureSpec("view_rules", "view/{id}/rules", Schema(cols(_RULE)), "views", drop=("conditions",),
                   description="a rule of a selection"),
-    StructureSpec("view_rule_conditions", "rule/{id}/conditions", Schema(cols(_CONDITION)), "view_rules",
-                  description="a condition of a selection rule (type-specific keys kept as text)"),
+    # conditions come embedded in the rules: `rule/$id/conditions` is a v1 method only (docs/assumptions.md)
+    StructureSpec("view_rule_conditions", "view/{id}/rules", Schema(cols(_CONDITION)), "views",
+                  description="a condition of a selection rule (type-specific keys kept as text)",
+                  embedded="conditions"),
     StructureSpec("miniviews", "collection/{id}/miniviews", Schema(cols(_MINIVIEW)), "collections",
                   description="a mini selection (miniview) of a collection"),
     StructureSpec("miniview_rules", "miniview/{id}/rules", Schema(cols(_RULE)), "miniviews", drop=("conditions",),
                   description="a rule (minirule) of a miniview"),
-    StructureSpec("miniview_rule_conditions", "minirule/{id}/conditions", Schema(cols(_CONDITION)), "miniview_rules",
-                  description="a condition of a minirule"),
+    StructureSpec("miniview_rule_conditions", "miniview/{id}/rules", Schema(cols(_CONDITION)), "miniviews",
+                  description="a condition of a minirule", embedded="conditions"),
     StructureSpec("webhooks", "webhooks", Schema(cols("ID:int handler:str trigger:str callers:json")),
                   description="a webhook Copernica calls on profile changes"),
 )

@@ -57,7 +57,7 @@ def test_v1_to_v3_send_the_token_in_the_query_and_never_show_it(
     assert sim.requests[-1].query["access_token"] == [sim.access_token], "v1-v3 authenticate in the query"
     assert "access_token" in caplog.text, "httpx logged the request URL ..."
     assert sim.access_token not in caplog.text, "... with the token redacted"
-    assert "No entity" in info.value.message
+    assert "No database with supplied ID" in info.value.message  # quirks literal: per-entity wording
 
 
 def test_copernica_error_message_is_surfaced_on_400(copernica_simulator_factory: Any) -> None:

@@ -90,9 +90,13 @@ def test_rerun_without_new_data_adds_nothing_and_reads_little(tmp_path: Path, co
     assert not any(loaded.get(f"html_{kind}") for kind in ("clicks", "deliveries", "impressions", "errors")), loaded
     # draganddrop re-reads only its lookback (3 of 60 days), not the history
     assert loaded.get("draganddrop_clicks", 0) < len(table_ids(pipeline, "draganddrop_clicks")) / 10
-    # html events are read from the last ID: one request each, nothing re-read
-    event_paths = [r for r in sim.requests[first_requests:] if r.path.endswith("/html/clicks")]
+    # html events on lists that honour the ID filter are read from the last ID: one request each
+    event_paths = [r for r in sim.requests[first_requests:] if r.path.endswith("/html/deliveries")]
     assert len(event_paths) == 1 and any(v.startswith("id>") for v in event_paths[0].query.get("fields[]", []))
+    # lists whose pages promise only the timestamp filter re-read their lookback by time; nothing new is loaded
+    clicks = [r for r in sim.requests[first_requests:] if r.path.endswith("/html/clicks")]
+    assert any(v.startswith("timestamp>=") for r in clicks for v in r.query.get("fields[]", []))
+    assert len(clicks) < 10
 
 
 def test_after_time_advances_only_new_and_late_rows_are_fetched(tmp_path: Path, copernica_simulator_factory: Any) -> None:

@@ -172,8 +172,17 @@ def test_paging_covers_every_row_once(api: httpx.Client, sim: Simulator) -> None
 
 # --- selectors ------------------------------------------------------------------------------------
 
-def test_html_id_and_timestamp_selectors_match_ground_truth(api: httpx.Client, sim: Simulator) -> None:
-    rows = list(sim.dataset.rows("html/clicks"))
+@pytest.mark.parametrize("kind,quirks", [("deliveries", "literal"), ("clicks", "html_id_filter=all")])
+def test_html_id_and_timestamp_selectors_match_ground_truth(copernica_simulator_factory: Any, kind: str,
+                                                            quirks: str) -> None:
+    """ID selectors: deliveries honour them unless html_id_filter=none, clicks only under html_id_filter=all."""
+    sim = copernica_simulator_factory(**BASE, quirks=quirks)
+    with client(sim) as api:
+        _check_html_selectors(api, sim, kind)
+
+
+def _check_html_selectors(api: httpx.Client, sim: Simulator, kind: str) -> None:
+    rows = list(sim.dataset.rows(f"html/{kind}"))
     mid = rows[len(rows) // 2]
     cases = [
         (["id>100", "id<=250"], lambda r: 100 < int(r["ID"]) <= 250),
@@ -185,12 +194,12 @@ def test_html_id_and_timestamp_selectors_match_ground_truth(api: httpx.Client, s
     ]
     for conds, pred in cases:
         want = [r for r in rows if pred(r)]
-        body = api.get("html/clicks", params={"fields[]": conds, "limit": 1000}).json()
+        body = api.get(f"html/{kind}", params={"fields[]": conds, "limit": 1000}).json()
         assert body["total"] == len(want), conds
         assert body["data"] == want[:1000], conds
     # late events: a time window holds events with higher IDs than events after the window
     start, end = rows[2000]["timestamp"], rows[4000]["timestamp"]
-    body = api.get("html/clicks", params={"fields[]": [f"timestamp>={start}", f"timestamp<{end}"], "limit": 1000,
+    body = api.get(f"html/{kind}", params={"fields[]": [f"timestamp>={start}", f"timestamp<{end}"], "limit": 1000,
                                           "start": 1000}).json()
     window = [r for r in rows if start <= r["timestamp"] < end]
     assert body["total"] == len(window) and body["data"] == window[1000:2000]
@@ -198,9 +207,9 @@ def test_html_id_and_timestamp_selectors_match_ground_truth(api: httpx.Client, s
 
 
 def test_broken_selectors_are_ignored(api: httpx.Client, sim: Simulator) -> None:
-    total = sim.dataset.count("html/clicks")
-    assert api.get("html/clicks", params={"fields[]": "id > 5"}).json()["total"] == total
-    assert api.get("html/clicks", params={"fields[0]": "id>5"}).json()["total"] == total - 5
+    total = sim.dataset.count("html/deliveries")  # deliveries honour id selectors in the literal reading
+    assert api.get("html/deliveries", params={"fields[]": "id > 5"}).json()["total"] == total
+    assert api.get("html/deliveries", params={"fields[0]": "id>5"}).json()["total"] == total - 5
 
 
 def test_draganddrop_begintime_endtime_inclusive(api: httpx.Client, sim: Simulator) -> None:
@@ -326,7 +335,8 @@ def test_prefix_modes(copernica_simulator_factory: Any, mode: str, ok: tuple, re
 # --- time -----------------------------------------------------------------------------------------
 
 def test_advance_adds_events_including_late_ones(copernica_simulator_factory: Any) -> None:
-    s = copernica_simulator_factory(events=5000, emailings=10, history_days=30, destinations_per_emailing=30)
+    s = copernica_simulator_factory(events=5000, emailings=10, history_days=30, destinations_per_emailing=30,
+                                    quirks="html_id_filter=all")  # the check below pages clicks by ID
     before = s.now
     n0 = s.dataset.count("html/clicks")
     last_ts = max(r["timestamp"] for r in s.dataset.rows("html/clicks"))

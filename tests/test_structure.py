@@ -36,16 +36,18 @@ def expected(sim: Any) -> dict[str, list[int]]:
         "collection_fields": sorted(f for c in colls for f in _ids(rows(f"collection/{c}/fields"))),
         "views": sorted(views),
         "view_rules": sorted(rules),
-        "view_rule_conditions": sorted(c for r in rules for c in _ids(rows(f"rule/{r}/conditions"))),
+        "view_rule_conditions": sorted(c for v in views for r in rows(f"view/{v}/rules")
+                                       for c in _ids(r["conditions"]["data"])),
         "miniviews": sorted(minis),
         "miniview_rules": sorted(minirules),
-        "miniview_rule_conditions": sorted(c for r in minirules for c in _ids(rows(f"minirule/{r}/conditions"))),
+        "miniview_rule_conditions": sorted(c for m in minis for r in rows(f"miniview/{m}/rules")
+                                           for c in _ids(r["conditions"]["data"])),
         "webhooks": _ids(rows("webhooks")),
     }
 
 
 def test_structure_tables_equal_the_account_with_types(tmp_path: Path, copernica_simulator_factory: Any) -> None:
-    sim = copernica_simulator_factory(**SMALL)
+    sim = copernica_simulator_factory(**SMALL, quirks="lenient")  # serves GET webhooks (not in the v2-v4 pages)
     pipeline = make_pipeline(tmp_path)
     load(sim, pipeline, resources=STRUCTURE)
 

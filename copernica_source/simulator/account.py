@@ -18,7 +18,7 @@ class Account:
     def __init__(self, data: "Dataset") -> None:
         cfg = data.cfg
         self.data = data
-        self.structure = Structure(data.layout)
+        self.structure = Structure(data.layout, data.quirks.modified_field == "present")
         self.profiles = Profiles(cfg, data.clock, data.layout, self.structure)
         self.subprofiles = Subprofiles(cfg, data.clock, data.layout, self.structure)
         self.datarequests = DataRequests(cfg.seed, cfg.datarequest_delay_s, cfg.datarequest_expiry_s, self.data_file)

@@ -8,12 +8,15 @@ import threading
 from typing import Sequence
 
 from .config import ALL_FAULT_KINDS, SimulatorConfig
+from .quirks import PROFILES, SWITCHES, describe
 from .simulator import Simulator
 
 
 def build_parser() -> argparse.ArgumentParser:
     d = SimulatorConfig()
-    p = argparse.ArgumentParser(prog="copernica simulator", description="Serve a simulated Copernica REST API.")
+    p = argparse.ArgumentParser(prog="copernica simulator", description="Serve a simulated Copernica REST API.",
+                                epilog="quirks: readings of the API pages' open questions\n" + describe(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default=d.host)
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -30,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access-token", default=d.access_token)
     p.add_argument("--jwt-lifetime", type=float, default=d.jwt_lifetime_s, help="seconds")
     p.add_argument("--prefixes", choices=("current", "legacy", "both"), default=d.prefixes)
+    p.add_argument("--quirks", metavar="SPEC", default=d.quirks,
+                   help=f"a profile ({'|'.join(PROFILES)}) and/or comma-separated name=value overrides, e.g. "
+                        f"'strict' or 'literal,emailings_order=desc'; switches: {', '.join(SWITCHES)} (values below)")
     return p
 
 
@@ -42,7 +48,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             destinations_per_emailing=args.destinations_per_emailing, databases=args.databases,
             profiles=args.profiles, history_days=args.history_days, latency_ms=args.latency_ms,
             jitter_ms=args.jitter_ms, fault_rate=args.fault_rate, fault_kinds=kinds, access_token=args.access_token,
-            jwt_lifetime_s=args.jwt_lifetime, prefixes=args.prefixes, host=args.host, port=args.port)
+            jwt_lifetime_s=args.jwt_lifetime, prefixes=args.prefixes, host=args.host, port=args.port,
+            quirks=args.quirks)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -59,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     try:
         print(f"base_url={sim.base_url} auth_url={sim.auth_url} access_token={sim.access_token}", flush=True)
+        print(f"quirks: {sim.quirks.spec()}", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     finally:

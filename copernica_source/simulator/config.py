@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .quirks import Quirks, parse_quirks
+
 ALL_FAULT_KINDS: tuple[str, ...] = ("429", "503", "502", "504", "drop", "truncate", "slow")
 
 
@@ -36,8 +38,12 @@ class SimulatorConfig:
     datarequest_expiry_s: float = 3600.0
     host: str = "127.0.0.1"
     port: int = 0
+    quirks: str = "literal"  # see quirks.py: a profile (literal|lenient|strict) and/or name=value overrides
 
     def __post_init__(self) -> None:
+        if isinstance(self.quirks, Quirks):  # a Quirks object is accepted and kept as its spec
+            object.__setattr__(self, "quirks", self.quirks.spec())
+        parse_quirks(self.quirks)  # ValueError on an unknown profile, switch or value
         if self.prefixes not in ("current", "legacy", "both"):
             raise ValueError(f"prefixes must be 'current', 'legacy' or 'both', not {self.prefixes!r}")
         kinds = tuple(self.fault_kinds)

@@ -16,17 +16,19 @@ from .engagement import Product
 from .filters import parse_query
 from .layout import Layout
 from .paging import Listing
+from .quirks import Quirks, parse_quirks
 from .router import ApiError, Request, Response, Router
 
 
 class Dataset:
     def __init__(self, cfg: SimulatorConfig) -> None:
         self.cfg = cfg
+        self.quirks: Quirks = parse_quirks(cfg.quirks)
         self.lock = threading.RLock()
         self.clock = Clock(cfg.now, cfg.history_days)
         self.layout = Layout(cfg)
-        self.products = {p: Product(p, cfg, self.clock, self.layout) for p in ("html", "draganddrop")}
-        self.router = Router(cfg.prefixes)
+        self.products = {p: Product(p, cfg, self.clock, self.layout, self.quirks) for p in ("html", "draganddrop")}
+        self.router = Router(cfg.prefixes, self.quirks)
         routes_engagement.register(self.router, self)
         self._extensions: list[Any] = []
         self.account = account.install(self)
@@ -59,7 +61,10 @@ class Dataset:
                 raise KeyError(f"{path}: {exc.message}") from None
 
     def rows(self, path: str) -> Iterator[Any]:
-        """Every row of a list endpoint, as rendered, in list order (no paging)."""
+        """Every row of a list endpoint, as rendered, in list order (no paging). Quirks that change
+        which rows or in which order apply here as over HTTP; the paging quirks (ids_paging,
+        unpaged_limit, total) do not: ground truth is always the whole list. v1_engagement does
+        not apply either (ground truth asks as v4)."""
         result = self._resolve(path)
         if isinstance(result, Listing):
             start, chunk = 0, 5000

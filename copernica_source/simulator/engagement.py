@@ -14,7 +14,8 @@ from .emailings import Emailings
 from .events import KINDS, EventTable
 from .filters import Condition, matches
 from .layout import Layout
-from .paging import Listing
+from .paging import DEFAULT_LIMIT, Listing
+from .quirks import Quirks
 
 EVENT_KINDS = tuple(KINDS)
 _K1 = 0x9E3779B97F4A7C15F39CC0605CEDC835
@@ -32,10 +33,15 @@ def _truthy(value: str | None) -> bool:
 
 
 class Product:
-    def __init__(self, product: str, cfg: SimulatorConfig, clock: Clock, layout: Layout) -> None:
+    def __init__(self, product: str, cfg: SimulatorConfig, clock: Clock, layout: Layout,
+                 quirks: Quirks | None = None) -> None:
         self.name = product
         self.html = product == "html"
         self.clock = clock
+        self.quirks = q = quirks or Quirks()
+        self.exclusive = q.window_bounds == "exclusive"
+        self.fixed_limit = DEFAULT_LIMIT if q.unpaged_limit == "ignored" else None
+        self.cond_fields = {k: _html_cond_fields(k, q.html_id_filter) for k in KINDS}
         self.emailings = Emailings(product, cfg, clock, layout)
         offset = 0 if self.html else 10
         self.tables = {k: EventTable(self.emailings, k, n + offset, cfg.events, clock) for n, k in enumerate(EVENT_KINDS)}
@@ -73,14 +79,25 @@ class Product:
             out[k] = t.emailing_count(j, t.count())
         return out
 
+    def window(self, params: dict[str, str], low: str = "begintime", high: str = "endtime") -> list[Condition]:
+        """Time bounds as timestamp selectors, inclusive or exclusive per the window_bounds quirk."""
+        conds = []
+        if params.get(low):
+            conds.append(Condition("timestamp", ">" if self.exclusive else ">=", params[low]))
+        if params.get(high):
+            conds.append(Condition("timestamp", "<" if self.exclusive else "<=", params[high]))
+        return conds
+
     def emailings_list(self, params: dict[str, str]) -> Listing:
+        """Oldest first, or newest first under emailings_order=desc (start/limit page that order)."""
         e = self.emailings
         lo, hi = 0, e.count()
         fromdate, todate = clk.parse(params.get("fromdate", "")), clk.parse(params.get("todate", ""))
+        ex = int(self.exclusive)
         if fromdate is not None:
-            lo = max(lo, e.first_at_or_after(fromdate))
+            lo = max(lo, e.first_at_or_after(fromdate + ex))
         if todate is not None:
-            hi = min(hi, e.latest_at(todate) + 1)
+            hi = min(hi, e.latest_at(todate - ex) + 1)
         for key, off in (("fromid", 0), ("toid", 1)):
             try:
                 v = int(params[key]) - e.id_base
@@ -106,6 +123,8 @@ class Product:
             return not (maxd and maxd.isdigit() and e.dests > int(maxd))
 
         js = [j for j in range(lo, max(lo, hi)) if keep(j)]
+        if self.quirks.emailings_order == "desc":
+            js.reverse()
         return Listing(lambda: len(js), lambda s, n: (self.emailing_row(j, False) for j in js[s:None if n is None else s + n]))
 
     def snapshot(self, j: int) -> dict[str, Any]:
@@ -116,11 +135,7 @@ class Product:
                 "subject": self.emailings.subject(j)}
 
     def statistics(self, j: int, params: dict[str, str]) -> dict[str, Any]:
-        conds = []
-        if params.get("begintime"):
-            conds.append(Condition("timestamp", ">=", params["begintime"]))
-        if params.get("endtime"):
-            conds.append(Condition("timestamp", "<=", params["endtime"]))
+        conds = self.window(params)
         tot, uniq = {}, {}
         for k, t in self.tables.items():
             n = t.count()
@@ -166,14 +181,10 @@ class Product:
         n = t.count()
         unique = not self.html and kind in ("clicks", "unsubscribes") and _truthy(params.get("unique"))
         if not self.html:
-            # drag-and-drop takes begintime/endtime (both inclusive) instead of fields[]
-            conds = []
-            if params.get("begintime"):
-                conds.append(Condition("timestamp", ">=", params["begintime"]))
-            if params.get("endtime"):
-                conds.append(Condition("timestamp", "<=", params["endtime"]))
+            conds = self.window(params)  # drag-and-drop takes begintime/endtime instead of fields[]
         else:
-            conds = [c for c in conds if c.field in ("id", "timestamp") or c.field in _HTML_KEYS[kind]]
+            allowed = self.cond_fields[kind]  # the html_id_filter quirk
+            conds = [c for c in conds if c.field in allowed]
         key = (kind, scope, tuple(conds), unique, n)
         sel = self._selections.get(key)
         if sel is None:
@@ -188,7 +199,10 @@ class Product:
                 self._selections.pop(next(iter(self._selections)))
             self._selections[key] = sel
         with_profile = self.html or scope[0] != "all"
-        return Listing(sel.total, lambda s, lim: t.rows(sel.indices(s, lim), with_profile))
+        out = Listing(sel.total, lambda s, lim: t.rows(sel.indices(s, lim), with_profile))
+        if not with_profile:  # draganddrop account-wide lists: their pages show no paging
+            out.fixed_limit = self.fixed_limit
+        return out
 
     # --- destinations -------------------------------------------------------------------
     def dest_hash(self, j: int, d: int) -> str:
@@ -261,14 +275,22 @@ class Product:
                                                       for d in ds[s:None if n is None else s + n]])
 
     def all_destinations(self, params: dict[str, str]) -> Listing:
-        """Destinations of the emailings sent between `from` and `to` (dates, both days included)."""
+        """Destinations of the emailings sent between `from` and `to` (dates, both days included,
+        or both excluded under window_bounds=exclusive). Its page shows no paging: unpaged_limit."""
+        out = self._all_destinations(params)
+        out.fixed_limit = self.fixed_limit
+        return out
+
+    def _all_destinations(self, params: dict[str, str]) -> Listing:
         e = self.emailings
         lo, hi = 0, e.count()
         frm, to = clk.parse(params.get("from", "")), clk.parse(params.get("to", ""))
         if frm is not None:
-            lo = max(lo, e.first_at_or_after(frm - frm % clk.DAY))
+            day = frm - frm % clk.DAY
+            lo = max(lo, e.first_at_or_after(day + clk.DAY if self.exclusive else day))
         if to is not None:
-            hi = min(hi, e.latest_at(to - to % clk.DAY + clk.DAY - 1) + 1)
+            day = to - to % clk.DAY
+            hi = min(hi, e.latest_at(day - 1 if self.exclusive else day + clk.DAY - 1) + 1)
         hi = max(lo, hi)
         dests = e.dests
         if not self.html and _truthy(params.get("unsubscribed") or params.get("Unsubscribed")):
@@ -298,6 +320,16 @@ class Product:
         total = len(t.seq_destination(j, d, t.count()))
         out["unsubscribes"] = {"total": total, "unique": min(total, 1)} if not self.html else {"total": total}
         return out
+
+
+def _html_cond_fields(kind: str, mode: str) -> frozenset[str]:
+    """Selector fields an html event list honours under the html_id_filter quirk: every field
+    (all), timestamp plus id on deliveries and impressions only (documented), timestamp (none)."""
+    if mode == "all":
+        return frozenset({"id", "timestamp"} | _HTML_KEYS[kind])
+    if mode == "documented" and kind in ("deliveries", "impressions"):
+        return frozenset({"id", "timestamp"})
+    return frozenset({"timestamp"})
 
 
 _HTML_KEYS = {

@@ -203,7 +203,8 @@ class Store:
 
     # --- querying -----------------------------------------------------------------------
     def usable(self, owner: int, conds: list[Condition]) -> list[Condition]:
-        """Selectors on known fields (or id/code/modified); the others are ignored, as Copernica does."""
+        """Selectors on known fields (or id/code/modified); the others are ignored, as Copernica does.
+        A real field named `modified` (modified_field quirk) takes the selector from the system property."""
         names = {f.name.lower() for f in self.owner_def(owner).fields} | {"id", "code", "modified"}
         return [c for c in conds if c.field in names]
 
@@ -212,10 +213,11 @@ class Store:
 
     def _predicate(self, owner: int, conds: list[Condition]) -> Callable[[int], bool]:
         checks: list[Callable[[int], bool]] = []
+        real_modified = any(f.name.lower() == "modified" for f in self.owner_def(owner).fields)
         for c in conds:
             if c.field == "id":
                 checks.append(lambda rid, c=c: matches(c, rid))
-            elif c.field == "modified":
+            elif c.field == "modified" and not real_modified:
                 t = clk.parse(c.value)
                 if t is None:
                     continue

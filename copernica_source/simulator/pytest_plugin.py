@@ -1,7 +1,8 @@
 """pytest fixtures (registered as a pytest11 entry point): a running simulator per test.
 
 `copernica_simulator` is a small started account; `copernica_simulator_factory(**settings)` starts
-more with any SimulatorConfig settings and stops them all at teardown.
+more with any SimulatorConfig settings and stops them all at teardown, e.g. `quirks="strict"` to serve
+other readings of the API pages' open questions (quirks.py).
 """
 from __future__ import annotations
 

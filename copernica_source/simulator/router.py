@@ -13,10 +13,14 @@ from typing import Any, Callable
 import orjson
 
 from .filters import Condition, query_conditions
-from .paging import Listing, envelope
+from .paging import IdListing, Listing, bare, envelope
+from .quirks import Quirks
 
 INVALID_METHOD = "Invalid method"
 NO_ENTITY = "No entity with supplied ID"
+NO_DATABASE = "No database with supplied ID"
+NO_COLLECTION = "No collection with given ID"
+NO_SUBPROFILE = "No subprofile with supplied ID"
 INVALID_DATA = "Invalid data provided"
 
 PREFIX_GROUP = r"(?P<prefix>html|publisher|draganddrop|ms)"
@@ -79,9 +83,11 @@ Handler = Callable[[Request], Any]
 
 
 class Router:
-    def __init__(self, prefixes: str = "both") -> None:
+    def __init__(self, prefixes: str = "both", quirks: Quirks | None = None) -> None:
         self.routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.allowed = {"current": CURRENT, "legacy": LEGACY, "both": CURRENT | LEGACY}[prefixes]
+        self.quirks = quirks or Quirks()
+        self._v1_products = self.quirks.v1_engagement == "present"
 
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         regex = "^" + pattern.replace("{p}", PREFIX_GROUP) + "$"
@@ -98,6 +104,8 @@ class Router:
             if prefix is not None:
                 if not any_prefix and prefix not in self.allowed:
                     raise ApiError(INVALID_METHOD)
+                if req.version == 1 and not self._v1_products:  # v1_engagement=absent
+                    raise ApiError(INVALID_METHOD)
                 req.product = PRODUCT_OF[prefix]
             req.match = groups
             return handler(req)
@@ -110,6 +118,8 @@ class Router:
             return Response.error(exc.message, exc.status)
         if isinstance(result, Response):
             return result
+        if isinstance(result, IdListing):
+            return Response.json(bare(result, req.params, self.quirks.ids_paging))
         if isinstance(result, Listing):
-            return Response.json(envelope(result, req.params))
+            return Response.json(envelope(result, req.params, self.quirks.total))
         return Response.json(result)

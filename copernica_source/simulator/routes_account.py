@@ -1,13 +1,14 @@
 """HTTP routes of the account structure, profiles, subprofiles, their writes and data requests."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 import orjson
 
 from .datarequests import PENDING_TEXT
-from .paging import Listing
-from .router import INVALID_DATA, NO_ENTITY, ApiError, Request, Response, Router
+from .paging import IdListing, Listing
+from .router import (INVALID_DATA, INVALID_METHOD, NO_COLLECTION, NO_DATABASE, NO_ENTITY, NO_SUBPROFILE, ApiError,
+                     Handler, Request, Response, Router)
 from .structure import Collection, Database, View, rules_hold
 from .writes import EMAIL_RE, field_values, interest_names
 
@@ -16,23 +17,28 @@ if TYPE_CHECKING:
 
 ID = "(?P<id>[^/]+)"
 REST = "(?:/.*)?"  # Copernica ignores extra path components after some write paths
+DATAREQUEST_BODIES = {"empty": b"", "text": b"OK"}  # datarequest_post_body quirk; json renders {"id": ...}
 
 
 def register(router: Router, acc: "Account") -> None:
     st, profiles, subs, drs = acc.structure, acc.profiles, acc.subprofiles, acc.datarequests
     clock = acc.data.clock
+    q = acc.data.quirks
+    per_entity = q.errors == "entity"  # the errors quirk: rmuit's per-entity not-found messages
+    no_database, no_collection, no_subprofile = ((NO_DATABASE, NO_COLLECTION, NO_SUBPROFILE) if per_entity
+                                                 else (NO_ENTITY, NO_ENTITY, NO_ENTITY))
 
     # --- lookups ------------------------------------------------------------------------
     def database(req: Request) -> Database:
         d = st.database(req.match["id"])
         if d is None:
-            raise ApiError(NO_ENTITY)
+            raise ApiError(no_database)
         return d
 
     def collection(key: str, db: int | None = None) -> Collection:
         c = st.collection(key, db)
         if c is None:
-            raise ApiError(NO_ENTITY)
+            raise ApiError(no_collection)
         return c
 
     def profile_id(key: str) -> int:
@@ -42,7 +48,7 @@ def register(router: Router, acc: "Account") -> None:
 
     def subprofile_id(key: str) -> int:
         if not key.isdigit() or subs.get(int(key)) is None:
-            raise ApiError(NO_ENTITY)
+            raise ApiError(no_subprofile)
         return int(key)
 
     def entity(table: dict, key: str) -> Any:
@@ -64,6 +70,40 @@ def register(router: Router, acc: "Account") -> None:
 
     def no_content(headers: dict[str, str] | None = None) -> Response:
         return Response(204, headers=headers or {})
+
+    def url(req: Request, kind: str, rid: int) -> str:
+        return f"{req.base_url}/v{req.version}/{kind}/{rid}"
+
+    def updated(req: Request, kind: str, targets: list[int]) -> Response:
+        """A list PUT that only updated: X-location names the first updated entity under put_location=always."""
+        first = url(req, kind, targets[0]) if targets else None
+        resp = no_content({"X-location": first} if first and q.put_location == "always" else None)
+        return put_answer(req, resp, first)
+
+    def put_answer(req: Request, resp: Response, entity: str | None) -> Response:
+        """put_status=303: every PUT on (sub)profiles answers 303 See Other, Location = the entity (the
+        created or first updated one; the PUT's own URL when none matched); a create keeps X-Created."""
+        if q.put_status == "303":
+            resp.status = 303
+            resp.headers["Location"] = entity or f"{req.base_url}/v{req.version}/{req.path}"
+            if resp.created_id is not None:
+                resp.headers["X-Created"] = resp.created_id
+        return resp
+
+    def undocumented(handler: Handler, in_v1: bool = False) -> Handler:
+        """GETs no v2-v4 page documents: 400 Invalid method under undocumented_gets=absent (kept on v1
+        when the v1 pages document them)."""
+        if q.undocumented_gets == "present":
+            return handler
+
+        def refuse(req: Request) -> Any:
+            if in_v1 and req.version == 1:
+                return handler(req)
+            raise ApiError(INVALID_METHOD)
+        return refuse
+
+    def id_list(ids: Iterable[int]) -> IdListing:
+        return IdListing.of([str(r) for r in ids])
 
     # --- identity and structure ---------------------------------------------------------
     add = router.add
@@ -92,17 +132,17 @@ def register(router: Router, acc: "Account") -> None:
     add("GET", f"view/{ID}/rule/(?P<rule>[^/]+)", lambda req: (
         entity(st.views, req.match["id"]), st.rule_json(entity(st.rules, req.match["rule"])))[1])
     add("GET", f"rule/{ID}", lambda req: st.rule_json(entity(st.rules, req.match["id"])))
-    add("GET", f"rule/{ID}/conditions", lambda req: Listing.of(
-        st.rule_json(entity(st.rules, req.match["id"]))["conditions"]["data"]))
+    add("GET", f"rule/{ID}/conditions", undocumented(lambda req: Listing.of(
+        st.rule_json(entity(st.rules, req.match["id"]))["conditions"]["data"]), in_v1=True))
     add("GET", f"miniview/{ID}", lambda req: st.view_json(entity(st.miniviews, req.match["id"])))
     add("GET", f"miniview/{ID}/rules", lambda req: Listing.of(
         [st.rule_json(r, mini=True) for r in entity(st.miniviews, req.match["id"]).rules]))
     add("GET", f"miniview/{ID}/minirule/(?P<rule>[^/]+)", lambda req: (
         entity(st.miniviews, req.match["id"]), st.rule_json(entity(st.minirules, req.match["rule"]), mini=True))[1])
     add("GET", f"minirule/{ID}", lambda req: st.rule_json(entity(st.minirules, req.match["id"]), mini=True))
-    add("GET", f"minirule/{ID}/conditions", lambda req: Listing.of(
-        st.rule_json(entity(st.minirules, req.match["id"]), mini=True)["conditions"]["data"]))
-    add("GET", "webhooks", lambda req: Listing.of(list(st.webhooks.values())))
+    add("GET", f"minirule/{ID}/conditions", undocumented(lambda req: Listing.of(
+        st.rule_json(entity(st.minirules, req.match["id"]), mini=True)["conditions"]["data"]), in_v1=True))
+    add("GET", "webhooks", undocumented(lambda req: Listing.of(list(st.webhooks.values()))))
     add("GET", f"webhook/{ID}", lambda req: entity(st.webhooks, req.match["id"]))
 
     # --- profiles -----------------------------------------------------------------------
@@ -117,11 +157,11 @@ def register(router: Router, acc: "Account") -> None:
 
     add("GET", f"database/{ID}/profiles", lambda req: profiles.listing(
         database(req).id, req.conds, req.params, render_profile(req)))
-    add("GET", f"database/{ID}/profileids", lambda req: [str(r) for r in profiles.live_ids(database(req).id)])
+    add("GET", f"database/{ID}/profileids", lambda req: id_list(profiles.live_ids(database(req).id)))
     add("GET", f"view/{ID}/profiles", lambda req: (lambda v: profiles.listing(
         v.owner, req.conds, req.params, render_profile(req), view_filter(v, profiles)))(entity(st.views, req.match["id"])))
-    add("GET", f"view/{ID}/profileids", lambda req: (lambda v: [str(r) for r in profiles.matching(
-        v.owner, [], view_filter(v, profiles)[1])])(entity(st.views, req.match["id"])))
+    add("GET", f"view/{ID}/profileids", lambda req: (lambda v: id_list(profiles.matching(
+        v.owner, [], view_filter(v, profiles)[1])))(entity(st.views, req.match["id"])))
     add("GET", f"profile/{ID}", lambda req: render_profile(req)(profile_id(req.match["id"]), False))
     add("GET", f"profile/{ID}/fields", lambda req: profiles.render(profile_id(req.match["id"]))["fields"])
 
@@ -151,11 +191,11 @@ def register(router: Router, acc: "Account") -> None:
     add("GET", f"profile/{ID}/subprofiles/(?P<coll>[^/]+)", profile_subprofiles)
     add("GET", f"collection/{ID}/subprofiles", lambda req: subs.listing(
         collection(req.match["id"]).id, req.conds, req.params, subs.render))
-    add("GET", f"collection/{ID}/subprofileids", lambda req: [str(r) for r in subs.live_ids(collection(req.match["id"]).id)])
+    add("GET", f"collection/{ID}/subprofileids", lambda req: id_list(subs.live_ids(collection(req.match["id"]).id)))
     add("GET", f"miniview/{ID}/subprofiles", lambda req: (lambda v: subs.listing(
         v.owner, req.conds, req.params, subs.render, view_filter(v, subs)))(entity(st.miniviews, req.match["id"])))
-    add("GET", f"miniview/{ID}/subprofileids", lambda req: (lambda v: [str(r) for r in subs.matching(
-        v.owner, [], view_filter(v, subs)[1])])(entity(st.miniviews, req.match["id"])))
+    add("GET", f"miniview/{ID}/subprofileids", lambda req: (lambda v: id_list(subs.matching(
+        v.owner, [], view_filter(v, subs)[1])))(entity(st.miniviews, req.match["id"])))
     add("GET", f"subprofile/{ID}", lambda req: subs.render(subprofile_id(req.match["id"])))
     add("GET", f"subprofile/{ID}/fields", lambda req: subs.render(subprofile_id(req.match["id"]))["fields"])
 
@@ -204,10 +244,10 @@ def register(router: Router, acc: "Account") -> None:
         targets = profiles.matching(db.id, conds)
         if not targets and conds and req.params.get("create", "").lower() in ("1", "true", "yes"):
             rec = profiles.create(db.id, values, interests_for(db.id, interests))
-            return created(req, rec.id)
+            return put_answer(req, created(req, rec.id), url(req, "profile", rec.id))
         for rid in targets:
             apply_profile(rid, fields, interests, strict=True)
-        return no_content()
+        return updated(req, "profile", targets)
 
     def delete_profiles(req: Request) -> Response:
         db = database(req)
@@ -233,12 +273,13 @@ def register(router: Router, acc: "Account") -> None:
         if isinstance(secret, str):
             profiles._own(rid).secret = secret  # a new secret does not bump `modified`
             profiles.changed()
-        return no_content({"X-location": f"{req.base_url}/v{req.version}/profile/{rid}"})
+        location = url(req, "profile", rid)  # sent in both put_location readings (as before the quirks)
+        return put_answer(req, no_content({"X-location": location}), location)
 
     def put_profile_fields(req: Request) -> Response:
         rid = profile_id(req.match["id"])
         apply_profile(rid, req.body, None, strict=False)
-        return no_content()
+        return put_answer(req, no_content(), url(req, "profile", rid))
 
     def write_interests(req: Request) -> Response:
         rid = profile_id(req.match["id"])
@@ -246,8 +287,8 @@ def register(router: Router, acc: "Account") -> None:
         add_names, drop = interest_names([n for _, n, _ in st.databases[rec.owner].interests], req.body)
         if req.method == "PUT":
             profiles.set_interests(rid, add_names, replace=True)
-        else:
-            profiles.set_interests(rid, [n for n in rec.interests + add_names if n not in drop], replace=True)
+            return put_answer(req, no_content(), url(req, "profile", rid))
+        profiles.set_interests(rid, [n for n in rec.interests + add_names if n not in drop], replace=True)
         return no_content()
 
     def delete_profile(req: Request) -> Response:
@@ -289,18 +330,19 @@ def register(router: Router, acc: "Account") -> None:
         targets = [s for s in subs.of_profile(rid, c.id) if pred(s)]
         if not targets and req.params.get("create", "").lower() in ("1", "true", "yes"):
             rec = subs.create(c.id, rid, values)
-            return Response(201, headers={"X-location": f"{req.base_url}/v{req.version}/subprofile/{rec.id}"},
-                            created_id=str(rec.id))
+            location = url(req, "subprofile", rec.id)
+            return put_answer(req, Response(201, headers={"X-location": location}, created_id=str(rec.id)), location)
         for s in targets:
             subs.set_fields(s, values)
-        return no_content()
+        return updated(req, "subprofile", targets)
 
     def put_collection_subprofiles(req: Request) -> Response:
         c = collection(req.match["id"])
         values = sub_values(c.id, req.body)
-        for s in subs.matching(c.id, req.conds):
+        targets = subs.matching(c.id, req.conds)
+        for s in targets:
             subs.set_fields(s, values)
-        return no_content()
+        return updated(req, "subprofile", targets)
 
     def put_subprofile(req: Request) -> Response:
         sid = subprofile_id(req.match["id"])
@@ -309,7 +351,7 @@ def register(router: Router, acc: "Account") -> None:
         if isinstance(req.body, dict) and isinstance(req.body.get("secret"), str) and "fields" in req.body:
             subs._own(sid).secret = req.body["secret"]
             subs.changed()
-        return no_content()
+        return put_answer(req, no_content(), url(req, "subprofile", sid))
 
     def delete_subprofile(req: Request) -> Response:
         sid = subprofile_id(req.match["id"])
@@ -333,7 +375,9 @@ def register(router: Router, acc: "Account") -> None:
 
     def new_request(req: Request, kind: str, target: str) -> Response:
         dr = drs.create(kind, target, report_of(req))
-        return Response(201, orjson.dumps({"id": dr.id}), headers={"X-Created": dr.id}, created_id=dr.id)
+        mode = q.datarequest_post_body
+        body = orjson.dumps({"id": dr.id}) if mode == "json" else DATAREQUEST_BODIES[mode]
+        return Response(201, body, headers={"X-Created": dr.id}, created_id=dr.id)
 
     def post_email_request(req: Request) -> Response:
         address = req.match["email"]

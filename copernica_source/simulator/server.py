@@ -23,8 +23,10 @@ if TYPE_CHECKING:
 
 INVALID_TOKEN = "Invalid access token"
 WRITE_METHODS = ("POST", "PUT", "DELETE")
-REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request", 404: "Not Found", 429: "Too Many Requests",
-           502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
+UNAUTHORIZED = "Unauthorized"
+REASONS = {200: "OK", 201: "Created", 204: "No Content", 303: "See Other", 400: "Bad Request", 401: "Unauthorized",
+           404: "Not Found", 429: "Too Many Requests", 502: "Bad Gateway", 503: "Service Unavailable",
+           504: "Gateway Timeout"}
 
 
 class SimHTTPServer(ThreadingHTTPServer):
@@ -148,6 +150,8 @@ class Handler(BaseHTTPRequestHandler):
         pairs = parse_qsl(query, keep_blank_values=True)
         if version >= 4:
             ok = sim.auth.check_bearer(self.headers.get("Authorization"))
+            if not ok and sim.dataset.quirks.expired_jwt == "401":  # expired, unknown or missing JWT
+                return Response.error(UNAUTHORIZED, 401)
         else:
             ok = sim.auth.check_token(dict(pairs).get("access_token"))
         if not ok or version not in (1, 2, 3, 4):

@@ -10,6 +10,7 @@ from .auth import Authenticator
 from .config import RequestRecord, SimulatorConfig, WriteRecord
 from .dataset import Dataset
 from .faults import Faults, Latency
+from .quirks import Quirks
 from .server import serve
 
 
@@ -70,6 +71,11 @@ class Simulator:
     @property
     def access_token(self) -> str:
         return self.config.access_token
+
+    @property
+    def quirks(self) -> Quirks:
+        """The readings of the API's open questions this simulator serves (SimulatorConfig.quirks)."""
+        return self.dataset.quirks
 
     @property
     def now(self) -> datetime:

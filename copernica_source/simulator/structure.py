@@ -2,7 +2,7 @@
 their rules, miniviews and minirules, webhooks. Small, static, rendered as the doc pages show."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .layout import Layout
@@ -76,6 +76,8 @@ class Collection:
 
 
 COUNTRIES = ("NL", "DE", "BE", "FR", "GB", "ES")
+# the modified_field quirk: a user field that shadows the system property in selectors (rmuit)
+MODIFIED_FIELD = FieldDef(1017, "modified", "text", "2001-01-01 00:00:00")
 
 
 def _db1() -> Database:
@@ -108,8 +110,11 @@ COLLECTION_FIELDS = {
 
 
 class Structure:
-    def __init__(self, layout: Layout) -> None:
-        self.databases = {1: _db1()}
+    def __init__(self, layout: Layout, modified_field: bool = False) -> None:
+        db1 = _db1()
+        if modified_field:
+            db1 = replace(db1, fields=db1.fields + (MODIFIED_FIELD,))
+        self.databases = {1: db1}
         if 2 in layout.database_ids:
             self.databases[2] = _db2()
         self.collections = {cid: Collection(c.id, c.name, c.database, COLLECTION_FIELDS[cid])

@@ -1,4 +1,4 @@
-"""`copernica load | simulator | ...`: the command line. Each command reads the same `[sources.copernica]` settings."""
+"""`copernica load | check | simulator | ...`: the command line. Each command reads the same `[sources.copernica]` settings."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         return simulator_main(argv[1:])
     parser = argparse.ArgumentParser(prog="copernica", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from copernica_source.check_command import add_check_command
     from copernica_source.datarequest_command import add_data_request_command
     from copernica_source.load_command import add_load_command
     from copernica_source.push_command import add_push_profiles_command
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     add_load_command(commands)
     add_push_profiles_command(commands)
     add_data_request_command(commands)
+    add_check_command(commands)
     commands.add_parser("simulator", help="run the bundled Copernica API simulator (see `copernica simulator -h`)")
     args = parser.parse_args(argv)
     try:

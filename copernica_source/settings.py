@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dlt
+import orjson
 from dlt.common.configuration import with_config
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 
@@ -45,3 +48,21 @@ def make_client(
 
 # the same settings, resolved from [sources.copernica] where the caller gives none
 _client_from_config = with_config(make_client, sections=("sources", "copernica"))
+
+
+def listed(value: Any) -> list[Any]:
+    """A list setting as users write it: a TOML list, "[1, 4]", "1,4" or a single value (env vars are text)."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parsed = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                raise ConfigurationError(f"{value!r} is not a list: write [1, 4] or 1,4") from None
+            return list(parsed)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    if isinstance(value, (list, tuple, set)):
+        return list(value)
+    return [value]

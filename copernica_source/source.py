@@ -7,7 +7,6 @@ from dataclasses import replace
 from typing import Any
 
 import dlt
-import orjson
 from dlt.extract.source import DltSource
 
 from copernica_source.account import Account, Settings, parse_moment
@@ -15,7 +14,7 @@ from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL
 from copernica_source.engagement import engagement_resources
 from copernica_source.errors import ConfigurationError
 from copernica_source.profiles import ProfileOptions, profile_resources
-from copernica_source.settings import make_client
+from copernica_source.settings import listed, make_client
 from copernica_source.structure import structure_resources
 from copernica_source.tables import PRODUCTS
 
@@ -61,7 +60,7 @@ def copernica_source(
     `retry_max_seconds` bounds the retries of one request through 429/5xx/dropped connections (then the run
     fails and the next run resumes); `request_timeout` bounds one attempt.
     """
-    products = [str(p) for p in _listed(products)] or list(PRODUCTS)
+    products = [str(p) for p in listed(products)] or list(PRODUCTS)
     unknown = [p for p in products if p not in PRODUCTS]
     if unknown:
         raise ConfigurationError(f"products: unknown {unknown}; choose from {list(PRODUCTS)}")
@@ -100,27 +99,9 @@ def copernica_source(
     return resources + profile_resources(account, options)
 
 
-def _listed(value: Any) -> list[Any]:
-    """A list setting as users write it: a TOML list, "[1, 4]", "1,4" or a single value (env vars are text)."""
-    if value is None:
-        return []
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("["):
-            try:
-                parsed = orjson.loads(text)
-            except orjson.JSONDecodeError:
-                raise ConfigurationError(f"{value!r} is not a list: write [1, 4] or 1,4") from None
-            return list(parsed)
-        return [item.strip() for item in text.split(",") if item.strip()]
-    if isinstance(value, (list, tuple, set)):
-        return list(value)
-    return [value]
-
-
 def _ids(value: Any, name: str) -> tuple[int, ...] | None:
     """IDs from config: a list, or "1,2" from an env var; None or empty means all."""
-    items = _listed(value)
+    items = listed(value)
     if not items:
         return None
     try:

@@ -268,8 +268,9 @@ def local_timestamps(text: pa.Array, timezone: str) -> pa.Array:
     if pc.any(missing).as_py():  # ISO "T" times, and date-only values ("2024-01-31") as midnight local time
         for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
             naive = pc.coalesce(naive, pc.strptime(text, format=fmt, unit="s", error_is_null=True))
+        # zero dates and `false` (a live profile's `removed`) are Copernica's "no value"
         unread = [v for v in pc.filter(text, pc.and_(pc.is_null(naive), pc.is_valid(text))).to_pylist()
-                  if not v.startswith("0000-00-00")]  # zero dates are Copernica's "no value"
+                  if not v.startswith("0000-00-00") and v != "false"]
         if unread:
             log.warning("%d time value(s) could not be read and were loaded as null, e.g. %r", len(unread), unread[0])
     return _assume_local(naive, timezone)

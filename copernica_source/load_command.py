@@ -92,12 +92,21 @@ class _HeldBack(logging.Handler):
 
 
 def run_load(args: argparse.Namespace) -> int:
+    logger = logging.getLogger("copernica_source")
     held_back = _HeldBack()
-    logging.getLogger("copernica_source").addHandler(held_back)
+    # a handler of ours would silence Python's last-resort printing of warnings: print them as it did
+    added: list[logging.Handler] = [held_back]
+    if not logger.handlers and not logging.getLogger().handlers:
+        printer = logging.StreamHandler(sys.stderr)
+        printer.setLevel(logging.WARNING)
+        added.append(printer)
+    for handler in added:
+        logger.addHandler(handler)
     try:
         return _run_load(args, held_back)
     finally:
-        logging.getLogger("copernica_source").removeHandler(held_back)
+        for handler in added:
+            logger.removeHandler(handler)
 
 
 def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:

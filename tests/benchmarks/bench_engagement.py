@@ -39,22 +39,28 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=50)
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--peer-fraction", type=float, default=0.1)
+    ap.add_argument("--quirks", default="literal",
+                    help="simulator readings: literal (html/clicks ignores fields[]=id>N, so it is read by timestamp "
+                         "windows) or html_id_filter=all (read by ID keyset)")
     args = ap.parse_args()
 
     results = []
-    with simulator_process("--events", str(args.events), "--latency-ms", str(args.latency_ms)) as sim:
+    with simulator_process("--events", str(args.events), "--latency-ms", str(args.latency_ms),
+                           "--quirks", args.quirks) as sim:
         env = dict(BASE=sim["base_url"], AUTH=sim["auth_url"], TOKEN=sim["access_token"], CONC=args.concurrency,
                    API_PATH="html/clicks", TABLE="html_clicks")
         results.append(run_child(RAW_DOWNLOAD, ROWS=args.events, **env))
         results.append(run_child(SOURCE, **env))
         results.append(run_child(REST_API_PEER, ROWS=int(args.events * args.peer_fraction), **env))
-    title = f"html clicks, {args.events:,} events, latency {args.latency_ms} ms, concurrency {args.concurrency}"
+    title = (f"html clicks, {args.events:,} events, latency {args.latency_ms} ms, concurrency {args.concurrency}, "
+             f"quirks {args.quirks}")
     print_table(title, results, "raw httpx download")
     source, peer = results[1], results[2]
     print(f"source vs rest_api peer: {source['rows'] / source['seconds'] / (peer['rows'] / peer['seconds']):.1f} x")
 
     if args.scale_events:
-        with simulator_process("--events", str(args.scale_events), "--latency-ms", str(args.latency_ms)) as sim:
+        with simulator_process("--events", str(args.scale_events), "--latency-ms", str(args.latency_ms),
+                               "--quirks", args.quirks) as sim:
             env = dict(BASE=sim["base_url"], AUTH=sim["auth_url"], TOKEN=sim["access_token"], CONC=args.concurrency,
                    API_PATH="html/clicks", TABLE="html_clicks")
             big = run_child(SOURCE, **env)

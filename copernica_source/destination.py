@@ -93,7 +93,7 @@ class ProfileWriter:
     def write(self, checked: Sequence[CheckedRow]) -> list[RowResult]:
         """Send the valid rows (rows of one key in order, keys side by side); rejected rows are only reported.
         Raises TransientError after the batch settles if Copernica was unavailable for some row."""
-        self._check_selector()
+        self.check_selector()
         results: list[RowResult | None] = [None] * len(checked)
         groups: dict[str, list[int]] = {}
         for i, c in enumerate(checked):
@@ -148,14 +148,19 @@ class ProfileWriter:
             body["interests"].update({name: 1 for name in c.interests if name.lower() not in known})
         return body
 
-    def _check_selector(self) -> None:
+    def check_selector(self) -> None:
         """Copernica ignores a `fields[]` selector it cannot use, silently, and a PUT whose selector is ignored
         would update every profile of the database (rmuit). Once per load, before the first write, a key no
         profile can have must select nothing; otherwise nothing is written."""
         with self._selector_lock:
             if self._selector_checked:
                 return
-            probe = f"copernica-source-probe-{os.urandom(8).hex()}"
+            # a value no profile holds, of the key field's kind (MySQL would read a text probe as 0 for a number)
+            numeric = self.db.fields.get(self.key_field.lower())
+            if numeric is not None and numeric.type in ("integer", "float", "foreign_key"):
+                probe = f"-{int.from_bytes(os.urandom(6), 'big') + 10**15}"
+            else:
+                probe = f"copernica-source-probe-{os.urandom(8).hex()}"
             page = self.client.get(self._path(), [*self._selector(probe), ("limit", 1), ("dataonly", "true")])
             if rows_of(page):
                 raise ConfigurationError(
@@ -360,6 +365,11 @@ def _writer_for(table: TTableSchema, settings: dict[str, Any]) -> _LoadWriter:
         except TransientError as exc:
             raise DestinationTransientException(str(exc)) from exc
         writer = ProfileWriter(client, db, key_field.name, settings["mode"], settings["concurrency"])
+        try:
+            writer.check_selector()
+        except ConfigurationError as exc:
+            writer.close()
+            raise DestinationTerminalException(str(exc)) from exc
         lw = _LoadWriter(load_id, signature, writer, db, {})
         _WRITERS[ident] = lw
         return lw

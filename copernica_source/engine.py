@@ -77,6 +77,7 @@ class Reader:
     extra: Callable[[Task, Any], dict[str, Any]] | None = None
     keep_raw: bool = False  # the caller reads `page.raw` (the parsed JSON), so pages take the Python path
     expect_missing: bool = False  # objects that are gone are what the caller looks for: no warning each
+    missing_ok: bool = False  # a list whose parent is gone (deleted since it was listed) is empty, not an error
 
     def fetch(self, task: Task) -> Page:
         params = list(task.params)
@@ -90,11 +91,17 @@ class Reader:
         params += [("start", task.start), ("limit", self.page_size)]
         params.append(("total", "true" if task.kind == "first" else "false"))
         page, start = None, None
-        if self.extra is None and not self.keep_raw:
-            page, start = self._fetch_arrow(task, params)
-        if page is None:
-            raw = self.client.get(task.path, params)
-            page, start = self._page(task, raw), _echo(raw, "start")
+        try:
+            if self.extra is None and not self.keep_raw:
+                page, start = self._fetch_arrow(task, params)
+            if page is None:
+                raw = self.client.get(task.path, params)
+                page, start = self._page(task, raw), _echo(raw, "start")
+        except NotFoundError as exc:
+            if not self.missing_ok:
+                raise
+            log.warning("%s: skipped, Copernica no longer has its parent (%s)", task.path, exc.message)
+            return Page(task, None, 0, 0, None)
         if start is not None and start != task.start:
             raise UnexpectedAnswerError(
                 f"{task.path} answered start={start} when asked for start={task.start}: this list ignores the "

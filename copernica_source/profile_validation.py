@@ -70,13 +70,14 @@ def _every_row(client: CopernicaClient, path: str) -> list[dict[str, Any]]:
     """A short list whole, by start/limit; a page is short against the `limit` the server echoes."""
     out: list[dict[str, Any]] = []
     start = 0
+    asked = 100 if client.api_version == 1 else 1000  # v1: "at most 100 objects" per call
     while True:
-        page = client.get(path, {"start": start, "limit": 1000})
+        page = client.get(path, {"start": start, "limit": asked})
         rows = page.get("data", []) if isinstance(page, dict) else list(page or [])
         out += [r for r in rows if isinstance(r, dict)]
         start += len(rows)
-        served = page.get("limit", 1000) if isinstance(page, dict) else 1000
-        if not rows or len(rows) < int(served or 1000):
+        served = page.get("limit", asked) if isinstance(page, dict) else asked
+        if not rows or len(rows) < int(served or asked):
             return out
 
 

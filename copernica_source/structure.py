@@ -61,7 +61,8 @@ def _reader(account: Account, spec: StructureSpec) -> Reader:
         column = spec.parent_column
         extra = lambda task, raw: {column: [task.meta] * len(_rows(raw))}  # noqa: E731
     # structure lists are short and their plans read the parsed rows (nested views, field definitions)
-    return Reader(account.client, spec.schema, s.timezone, page_size=s.page_size, extra=extra, keep_raw=True)
+    return Reader(account.client, spec.schema, s.timezone, page_size=s.page_size, extra=extra, keep_raw=True,
+                  missing_ok=bool(spec.parent))
 
 
 def _rows(raw: Any) -> list[Any]:

@@ -310,3 +310,21 @@ def test_api_v1_loads_structure_and_profiles_and_says_why_no_engagement(
     assert "api_version 1 has no emailing or event lists" in caplog.text
     assert table_ids(pipeline, "databases") and table_ids(pipeline, "profiles_customers")
     assert not [t for t in pipeline.default_schema.data_table_names() if t.startswith(("html_", "draganddrop_"))]
+
+
+def test_a_push_whose_selector_copernica_ignores_writes_nothing(
+    tmp_path: Path, copernica_simulator_factory: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Copernica ignores a selector it cannot use; a PUT with it would update every profile. Checked first."""
+    sim = copernica_simulator_factory(events=200, emailings=2, destinations_per_emailing=5, profiles=50)
+    for key, value in connection(sim).items():
+        monkeypatch.setenv(f"SOURCES__COPERNICA__{key.upper()}", value)
+    store = type(sim.dataset.account.profiles)
+    monkeypatch.setattr(store, "usable", lambda self, owner, conds: [])  # every selector ignored
+    src = write_csv(tmp_path / "a.csv", make_rows(sim, 3))
+    code = main(["push-profiles", "--pipelines-dir", str(tmp_path / "p"), "--input", str(src), "--database", "1",
+                 "--key", field_names(sim)["email"]])
+    assert code != 0
+    assert "ignores the selector" in capsys.readouterr().err
+    assert not [w for w in sim.writes if w.method in ("PUT", "POST")]

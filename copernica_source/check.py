@@ -238,12 +238,12 @@ def check_id_lists(client: CopernicaClient, seen: _Seen, max_databases: int) -> 
     if not databases:
         return [Finding("profileids paging", NOTE, "the account has no database", "nothing to reconcile")]
     db = databases[0]
-    out = [_id_list_finding("profileids", f"database {db['ID']}",
+    out = [_id_list_finding("profileids", f"database {db['ID']}", client.api_version,
                             id_list_paging(client, f"database/{db['ID']}/profiles", f"database/{db['ID']}/profileids"))]
     collections = [c for d in databases for c in rows_of(d.get("collections")) if isinstance(c, dict)]
     if collections:
         c = collections[0]
-        out.append(_id_list_finding("subprofileids", f"collection {c['ID']}", id_list_paging(
+        out.append(_id_list_finding("subprofileids", f"collection {c['ID']}", client.api_version, id_list_paging(
             client, f"collection/{c['ID']}/subprofiles", f"collection/{c['ID']}/subprofileids")))
     return out
 
@@ -269,8 +269,8 @@ def check_total(client: CopernicaClient, seen: _Seen, max_databases: int) -> Fin
     question = "total parameter"
     if not with_true:
         return Finding(question, WARN, "databases sends no total, even with total=true",
-                       "total missing is read as unknown: pages are walked one by one (slower); each deleted "
-                       "(sub)profile is confirmed gone with one request before it is deleted", "never")
+                       "total missing is read as unknown: pages are walked one by one (slower); where an ID list is "
+                       "walked to its end, each deleted (sub)profile is confirmed gone with its own request", "never")
     if with_false:
         return Finding(question, NOTE, "databases sends total even with total=false",
                        "reads total where it is sent (total=false only saves Copernica work)", "always")
@@ -440,7 +440,7 @@ def _guarded(question: str, step: Callable[[], Iterable[Finding]]) -> list[Findi
                         f"{exc.status} \"{exc.message}\"", "see the message; the load may meet the same answer")]
 
 
-def _id_list_finding(kind: str, owner: str, paging: IdListPaging) -> Finding:
+def _id_list_finding(kind: str, owner: str, api_version: int, paging: IdListPaging) -> Finding:
     question = f"{kind} paging"
     total = f"total {paging.total}" if paging.total is not None else "no total"
     reconcile = ("pages it; reconciles deletions when the list length equals the total (else confirms each "
@@ -455,11 +455,13 @@ def _id_list_finding(kind: str, owner: str, paging: IdListPaging) -> Finding:
     if reading == "paged, start ignored":
         found = f"{owner} {kind}: paged, {paging.unparamed} by default, start ignored ({total})"
         gone = "profiles" if kind == "profileids" else "subprofiles"
-        if paging.total is not None and paging.total < MAX_LIMIT:  # one request of 1000 still reaches every ID
-            return Finding(question, NOTE, found, f"reads it in one request of {MAX_LIMIT} and reconciles deletions; "
-                           f"past {MAX_LIMIT} IDs it cannot, and deleted {gone} would stay in the warehouse", reading)
-        return Finding(question, WARN, found, f"start ignored: deletions cannot be reconciled for lists over "
-                       f"{MAX_LIMIT} IDs; deleted {gone} stay in the warehouse", reading)
+        page = 100 if api_version == 1 else MAX_LIMIT  # what one request of the loader holds
+        if paging.total is not None and paging.total < page:  # one request still reaches every ID
+            return Finding(question, NOTE, found, f"reads it in one request of {page} and reconciles deletions; "
+                           f"past {page} IDs only full reads can (e.g. --full-refresh)", reading)
+        return Finding(question, WARN, found, f"start ignored: deletions in lists over {page} IDs are reconciled only "
+                       f"by full reads (a table read whole each run, or --full-refresh); until then deleted {gone} "
+                       "stay in the warehouse", reading)
     return Finding(question, NOTE, f"{owner} {kind}: {paging.unparamed} IDs, too few to tell how it pages ({total})",
                    reconcile, reading)
 

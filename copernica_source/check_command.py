@@ -38,6 +38,7 @@ from copernica_source.settings import client_from_config, listed
 from copernica_source.tables import PRODUCTS
 
 CHECK_RETRY_SECONDS = 60.0  # interactive: a minute of retries through 429/5xx says enough
+CHECK_TIMEOUT_SECONDS = 15.0  # each check asks a page of at most 1000 IDs or rows: a host silent this long is down
 FOUND_WIDTH = 72
 
 
@@ -49,8 +50,8 @@ def add_check_command(commands: Any) -> None:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    timezone, products = _check_settings()
-    client = client_from_config()
+    timezone, products, timeout = _check_settings()
+    client = client_from_config(request_timeout=min(timeout, CHECK_TIMEOUT_SECONDS))
     with client:
         client.retry = _bounded(client.retry)
         facts = about(client, timezone)
@@ -105,7 +106,9 @@ def _bounded(retry: RetryPolicy) -> RetryPolicy:
                        max_delay=retry.max_delay, max_total_seconds=min(retry.max_total_seconds, CHECK_RETRY_SECONDS))
 
 
-def _settings(timezone: str = DEFAULT_TIMEZONE, products: Any = None) -> tuple[str, list[str]]:
+def _settings(
+    timezone: str = DEFAULT_TIMEZONE, products: Any = None, request_timeout: float = 60.0
+) -> tuple[str, list[str], float]:
     """The two settings of `[sources.copernica]` the checks read besides the connection ones."""
     try:
         ZoneInfo(str(timezone))
@@ -115,7 +118,7 @@ def _settings(timezone: str = DEFAULT_TIMEZONE, products: Any = None) -> tuple[s
     unknown = [p for p in chosen if p not in PRODUCTS]
     if unknown:
         raise ConfigurationError(f"products: unknown {unknown}; choose from {list(PRODUCTS)}")
-    return str(timezone), chosen
+    return str(timezone), chosen, float(request_timeout)
 
 
 _check_settings = with_config(_settings, sections=("sources", "copernica"))

@@ -299,14 +299,15 @@ class CopernicaClient:
             raise CopernicaAPIError(redact(message, self._token, self._jwt), status, safe_url, method)
         return ApiResponse(status, response.headers, data)
 
-    def _check_reachable(self, exc: httpx.TransportError, url: str) -> None:
+    def _check_reachable(self, exc: httpx.TransportError, url: str, setting: str = "base_url") -> None:
         """A host that never answered this run and refuses connections (or has no address) is a wrong URL or
         no network, not an overloaded Copernica: say so at once instead of retrying for minutes."""
         if not self._reached and isinstance(exc, httpx.ConnectError):
-            host = httpx.URL(url).host
+            parsed = httpx.URL(url)
+            host = f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
             raise ConnectionFailedError(
-                f"cannot connect to {host} ({' '.join(str(exc).split()) or type(exc).__name__}): check base_url "
-                "and auth_url in [sources.copernica] (or SOURCES__COPERNICA__BASE_URL / ..._AUTH_URL) and the network"
+                f"cannot connect to {host} ({' '.join(str(exc).split()) or type(exc).__name__}): check {setting} "
+                f"in [sources.copernica] (or SOURCES__COPERNICA__{setting.upper()}) and the network"
             ) from None
 
     def _bearer(self) -> str:
@@ -333,7 +334,7 @@ class CopernicaClient:
             try:
                 response = self._http.post(self.auth_url, data={"access_token": self._token})
             except httpx.TransportError as exc:
-                self._check_reachable(exc, self.auth_url)
+                self._check_reachable(exc, self.auth_url, "auth_url")
                 reason = f"connection error ({type(exc).__name__})"
                 retry_after = None
             else:
@@ -341,11 +342,23 @@ class CopernicaClient:
                 if response.status_code in RETRY_STATUSES:
                     reason = f"HTTP {response.status_code}"
                     retry_after = _parse_retry_after(response.headers.get("Retry-After"))
+                elif response.status_code >= 400 and _not_an_auth_host(response):
+                    raise ConfigurationError(
+                        f"auth_url {self.auth_url} answered HTTP {response.status_code} with "
+                        f"{_describe_body(response.content)}: it does not look like Copernica's authentication host; "
+                        "check auth_url in [sources.copernica] (default https://authenticate.copernica.com)"
+                    )
                 elif response.status_code >= 400:
                     raise AuthenticationError(
                         "Copernica rejected the access token when exchanging it for a JWT "
                         f"(HTTP {response.status_code}: {redact(_error_message(_loads(response.content)) or '', self._token)}); "
                         "check sources.copernica.access_token (secrets.toml or SOURCES__COPERNICA__ACCESS_TOKEN)"
+                    )
+                elif response.content.lstrip()[:1] == b"<":
+                    raise ConfigurationError(
+                        f"auth_url {self.auth_url} answered with an HTML page, not a token: it does not look like "
+                        "Copernica's authentication host; check auth_url in [sources.copernica] "
+                        "(default https://authenticate.copernica.com)"
                     )
                 else:
                     jwt = response.text.strip().strip('"')
@@ -386,6 +399,21 @@ def _loads(body: bytes) -> Any:
         return None
 
 
+def _not_an_auth_host(response: httpx.Response) -> bool:
+    """Copernica's authentication host answers a bad token with 400/401/403 and a message; a 404, 405, 501 or an
+    HTML page means the URL points elsewhere."""
+    return response.status_code in (404, 405, 501) or response.content.lstrip()[:1] == b"<"
+
+
+def _describe_body(body: bytes) -> str:
+    text = body.strip()
+    if not text:
+        return "an empty body"
+    if text[:1] == b"<":
+        return "an HTML page"
+    return repr(" ".join(text.decode("utf-8", "replace").split())[:80])
+
+
 def _error_message(data: Any) -> str | None:
     if isinstance(data, dict):
         error = data.get("error")
@@ -394,7 +422,9 @@ def _error_message(data: Any) -> str | None:
         if isinstance(error, str):
             return error
     if isinstance(data, str) and data.strip():
-        return data.strip()[:200]
+        if data.lstrip().startswith("<"):  # a load balancer's or another server's page, not Copernica's JSON
+            return "an HTML page instead of Copernica's JSON answer (is base_url Copernica's REST API?)"
+        return " ".join(data.split())[:200]
     return None
 
 

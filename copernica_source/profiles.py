@@ -243,10 +243,13 @@ def _read_owner(
     known = pa.array(decode_ids(previous["ids"]) if "ids" in previous else [], pa.int64())
     # a full read by ID ranges saw every row there was, whatever the ID list holds
     if not (listed_all or walked or (cursor is None and "id" not in owner.shadowed)):
+        told = f"{every:,}, then {after:,}" if every is not None and after is not None else "no total"
         log.warning(
-            "%s: deletions not reconciled this run: %s gave %s IDs but the list holds %s, then %s (a paged list "
-            "that ignores start, or one that changed while it was read); nothing is deleted on an incomplete list",
-            owner.table, owner.ids_path, f"{len(live):,}", every, after,
+            "%s: deletions not reconciled this run: %s gave %s IDs, the list's total is %s (a paged list that "
+            "ignores start, or one that changed while it was read); nothing is deleted on an incomplete list. Rows "
+            "deleted in Copernica stay until a full read: copernica load --resources %s --full-refresh",
+            owner.table, owner.ids_path, f"{len(live):,}", told,
+            "subprofiles" if "collection" in owner.constants else "profiles",
         )
         new_state["ids"] = encode_ids(pc.unique(pa.concat_arrays([known, *loaded])).to_pylist())
         return

@@ -95,3 +95,45 @@ def test_redact_removes_tokens_and_jwts() -> None:
     text = "GET http://x/v2/identity?access_token=abc123&limit=1 Bearer eyJhbGciOiJIUzI1NiJ9.eyJleHAiOjF9.c2ln"
     out = redact(text, "abc123")
     assert "abc123" not in out and "eyJ" not in out and "limit=1" in out
+
+
+@pytest.fixture
+def html_server() -> Any:
+    """Not Copernica: a web server that answers every request with an HTML 404 page."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotFound(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            body = b"<!DOCTYPE HTML>\n<html><body><h1>404 Not Found</h1>\n<p>nothing here</p></body></html>\n"
+            self.send_response(404)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_wrong_auth_url_is_named_not_blamed_on_the_token(copernica_simulator: Any, html_server: str) -> None:
+    with CopernicaClient(copernica_simulator.access_token, copernica_simulator.base_url, auth_url=html_server) as c:
+        with pytest.raises(Exception) as info:
+            c.get("identity")
+    message = str(info.value)
+    assert "auth_url" in message and "HTTP 404" in message and "does not look like" in message
+    assert "rejected the access token" not in message
+
+
+def test_a_base_url_that_is_not_copernica_says_so_on_one_line(html_server: str) -> None:
+    with CopernicaClient("some-token", html_server, api_version=3) as c:
+        with pytest.raises(CopernicaAPIError) as info:
+            c.get("identity")
+    assert "\n" not in str(info.value) and "HTML page" in str(info.value) and "base_url" in str(info.value)

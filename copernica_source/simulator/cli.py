@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import threading
+import time
 from typing import Sequence
 
 from .config import ALL_FAULT_KINDS, SimulatorConfig
@@ -53,10 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    stop = threading.Event()
+    stopping: list[int] = []  # a plain flag: a handler that took a lock the interrupted main thread holds would hang
 
     def on_signal(signum: int, frame: object) -> None:
-        stop.set()
+        stopping.append(signum)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -67,8 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         print(f"base_url={sim.base_url} auth_url={sim.auth_url} access_token={sim.access_token}", flush=True)
         print(f"quirks: {sim.quirks.spec()}", file=sys.stderr, flush=True)
-        while not stop.wait(0.5):
-            pass
+        while not stopping:
+            time.sleep(0.2)
     finally:
         sim.stop()
         for s, h in previous.items():

@@ -24,6 +24,12 @@ ENGAGEMENT_KINDS = ("clicks", "deliveries", "impressions", "errors", "unsubscrib
 READINGS = ["literal", "lenient", "strict"]
 
 
+def _connect_commands(sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI reads its connection from the environment, as a scheduled job would."""
+    for key, value in connection(sim).items():
+        monkeypatch.setenv(f"SOURCES__COPERNICA__{key.upper()}", value)
+
+
 def _html_reads(sim: Any, kind: str) -> list[Any]:
     return [r for r in sim.requests if r.path.endswith(f"/html/{kind}") and "start" in r.query]
 
@@ -70,10 +76,7 @@ def test_a_list_that_ignores_both_filters_stops_with_a_clear_error(
     from copernica_source.simulator import events as sim_events
 
     monkeypatch.setattr(sim_events.EventTable, "select", _ignore_conditions(sim_events.EventTable.select))
-    env = {"SOURCES__COPERNICA__ACCESS_TOKEN": sim.access_token, "SOURCES__COPERNICA__BASE_URL": sim.base_url,
-           "SOURCES__COPERNICA__AUTH_URL": sim.auth_url}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    _connect_commands(sim, monkeypatch)
     code = main(["load", "--resources", "html_clicks", "--duckdb-file", str(tmp_path / "x.duckdb"),
                  "--pipelines-dir", str(tmp_path / "p")])
     assert code == 1
@@ -134,10 +137,7 @@ def _delete_profiles(sim: Any, ids: list[int]) -> None:
 
 
 def _cli_load(tmp_path: Path, sim: Any, monkeypatch: pytest.MonkeyPatch, *extra: str) -> int:
-    for key, value in {"SOURCES__COPERNICA__ACCESS_TOKEN": sim.access_token,
-                       "SOURCES__COPERNICA__BASE_URL": sim.base_url,
-                       "SOURCES__COPERNICA__AUTH_URL": sim.auth_url}.items():
-        monkeypatch.setenv(key, value)
+    _connect_commands(sim, monkeypatch)
     return main(["load", "--resources", "profiles", "--duckdb-file", str(tmp_path / "guard.duckdb"),
                  "--dataset", "copernica", "--pipelines-dir", str(tmp_path / "pipelines"), *extra])
 
@@ -218,8 +218,7 @@ def test_upsert_reports_created_and_updated_rows_rightly(
 ) -> None:
     sim = copernica_simulator_factory(events=200, emailings=2, destinations_per_emailing=5, profiles=50,
                                       quirks=quirks)
-    for key, value in connection(sim).items():
-        monkeypatch.setenv(f"SOURCES__COPERNICA__{key.upper()}", value)
+    _connect_commands(sim, monkeypatch)
     email = field_names(sim)["email"]
     first = write_csv(tmp_path / "a.csv", make_rows(sim, 3))
     assert main(["push-profiles", "--pipelines-dir", str(tmp_path / "p1"), "--input", str(first),
@@ -241,8 +240,7 @@ def test_not_found_is_recognised_in_either_wording(
 ) -> None:
     sim = copernica_simulator_factory(events=200, emailings=2, destinations_per_emailing=5, profiles=50,
                                       quirks=quirks)
-    for key, value in connection(sim).items():
-        monkeypatch.setenv(f"SOURCES__COPERNICA__{key.upper()}", value)
+    _connect_commands(sim, monkeypatch)
     src = write_csv(tmp_path / "a.csv", make_rows(sim, 1))
     code = main(["push-profiles", "--pipelines-dir", str(tmp_path / "p"), "--input", str(src), "--database", "999",
                  "--key", field_names(sim)["email"]])
@@ -318,8 +316,7 @@ def test_a_push_whose_selector_copernica_ignores_writes_nothing(
 ) -> None:
     """Copernica ignores a selector it cannot use; a PUT with it would update every profile. Checked first."""
     sim = copernica_simulator_factory(events=200, emailings=2, destinations_per_emailing=5, profiles=50)
-    for key, value in connection(sim).items():
-        monkeypatch.setenv(f"SOURCES__COPERNICA__{key.upper()}", value)
+    _connect_commands(sim, monkeypatch)
     store = type(sim.dataset.account.profiles)
     monkeypatch.setattr(store, "usable", lambda self, owner, conds: [])  # every selector ignored
     src = write_csv(tmp_path / "a.csv", make_rows(sim, 3))

@@ -360,6 +360,9 @@ def _writer_for(table: TTableSchema, settings: dict[str, Any]) -> _LoadWriter:
             key_field = db.fields.get(str(settings["key"]).lower())
             if key_field is None:
                 raise ConfigurationError(f"key {settings['key']!r} is not a field of database {db.name!r} ({db.id})")
+            if client.api_version == 1 and settings.get("interests_column"):
+                raise ConfigurationError("api_version 1 writes a flat field map and no interests: the interests "
+                                         "column would be dropped; use api_version 4 for interests")
         except (ConfigurationError, AuthenticationError) as exc:
             raise DestinationTerminalException(str(exc)) from exc
         except TransientError as exc:

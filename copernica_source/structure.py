@@ -130,19 +130,43 @@ def _per_parent(
         reader = _reader(account, spec)
         seeds, handle = lists_plan(reader, [(spec.path.format(id=i), i) for i in ids])
         if spec.name == "views":
-            handle = _with_nested_views(handle)
+            handle = _with_nested_views(handle, set())
         pages = run(reader, seeds, handle, account.settings.max_concurrency)
         found = _embedded(pages, spec, account.settings.timezone) if spec.embedded else batches(pages)
+        yielded: set[int] = set()  # a nested view may be listed by its database and by its parent view alike
         for table in _optional(_without(found, spec), spec):
-            yield _keep(table, "id", wanted)
+            table = _keep(table, "id", wanted)
+            if spec.name == "views" and table.num_rows:
+                table = table.filter(pc.invert(pc.is_in(table.column("id"), pa.array(sorted(yielded), pa.int64()))))
+                table = _first_of_each(table, "id")
+                yielded.update(i for i in table.column("id").to_pylist() if i is not None)
+            yield table
 
     return dlt.transformer(children, data_from=parent, **_hints(spec))
 
 
-def _with_nested_views(handle: Callable[[Page], Iterable[Task]]) -> Callable[[Page], list[Task]]:
+def _with_nested_views(
+    handle: Callable[[Page], Iterable[Task]], descended: set[str]
+) -> Callable[[Page], list[Task]]:
+    """Follow `view/$id/views` into nested selections, each view once (no page says whether a database's list
+    already holds the nested ones)."""
+
     def both(page: Page) -> list[Task]:
-        nested = [Task(f"view/{row['ID']}/views", (), kind="first", meta=page.task.meta)
-                  for row in _data(page) if row.get("has-children") in (True, "1", "true")]
+        nested = []
+        for row in _data(page):
+            vid = str(row.get("ID"))
+            if row.get("has-children") in (True, "1", "true") and vid not in descended:
+                descended.add(vid)
+                nested.append(Task(f"view/{vid}/views", (), kind="first", meta=page.task.meta))
         return list(handle(page)) + nested
 
     return both
+
+
+def _first_of_each(table: pa.Table, key: str) -> pa.Table:
+    """One row per key (the first), for lists that may name an entity twice."""
+    if table.num_rows < 2 or pc.count_distinct(table.column(key)).as_py() == table.num_rows:
+        return table
+    index = pa.array(range(table.num_rows), pa.int64())
+    first = table.append_column("__row", index).group_by(key).aggregate([("__row", "min")]).column("__row_min")
+    return table.take(pa.array(sorted(first.to_pylist()), pa.int64()))

@@ -189,7 +189,7 @@ def test_a_small_delete_is_applied(
 
 
 # -- structure: undocumented GETs, embedded rule conditions --------------------------------------------------
-@pytest.mark.parametrize("quirks", ["literal", "lenient"])
+@pytest.mark.parametrize("quirks", ["literal", "lenient", "database_views=all"])
 def test_structure_loads_whether_or_not_undocumented_lists_answer(
     quirks: str, tmp_path: Path, copernica_simulator_factory: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -204,6 +204,12 @@ def test_structure_loads_whether_or_not_undocumented_lists_answer(
     assert conditions and set(conditions) <= set(table_ids(pipeline, "view_rule_conditions"))
     rules = dict(query(pipeline, "SELECT id, rule FROM copernica.view_rule_conditions"))
     assert all(rules[c] is not None for c in conditions)
+    # every selection once, nested ones included, whether the database's list names them or only their parent
+    every_view = sorted(int(v["ID"]) for d in rows("databases") for v in rows(f"database/{d['ID']}/views")
+                        if sim.quirks.database_views == "all")
+    assert table_ids(pipeline, "views") == (every_view or table_ids(pipeline, "views"))
+    (count, distinct), = query(pipeline, "SELECT count(*), count(DISTINCT id) FROM copernica.views")
+    assert count == distinct and 303 in table_ids(pipeline, "views")
     if sim.quirks.undocumented_gets == "present":
         assert table_ids(pipeline, "webhooks")
     else:
@@ -324,4 +330,19 @@ def test_a_push_whose_selector_copernica_ignores_writes_nothing(
                  "--key", field_names(sim)["email"]])
     assert code != 0
     assert "ignores the selector" in capsys.readouterr().err
+    assert not [w for w in sim.writes if w.method in ("PUT", "POST")]
+
+
+def test_api_v1_push_refuses_an_interests_column_it_could_not_send(
+    tmp_path: Path, copernica_simulator_factory: Any, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    sim = copernica_simulator_factory(events=200, emailings=2, destinations_per_emailing=5, profiles=50)
+    _connect_commands(sim, monkeypatch)
+    monkeypatch.setenv("SOURCES__COPERNICA__API_VERSION", "1")
+    email = field_names(sim)["email"]
+    src = write_csv(tmp_path / "a.csv", [{email: f"fan@{DOMAIN}", "hobbies": "tennis"}])
+    code = main(["push-profiles", "--pipelines-dir", str(tmp_path / "p"), "--input", str(src), "--database", "1",
+                 "--key", email, "--interests", "hobbies"])
+    assert code != 0 and "api_version 1 writes a flat field map and no interests" in capsys.readouterr().err
     assert not [w for w in sim.writes if w.method in ("PUT", "POST")]

@@ -55,7 +55,7 @@ def test_profiles_and_defaults() -> None:
         ids_paging="first_page", html_id_filter="none", emailings_order="desc", undocumented_gets="absent",
         put_location="always", put_status="303", errors="entity", expired_jwt="401", window_bounds="exclusive",
         unpaged_limit="ignored", total="never", datarequest_post_body="text", v1_engagement="absent",
-        modified_field="present")
+        modified_field="present", database_views="all")
     assert parse_quirks("literal") == Quirks(
         ids_paging="paged", html_id_filter="documented", emailings_order="asc", undocumented_gets="absent",
         put_location="always", put_status="v4", errors="entity", expired_jwt="400", window_bounds="inclusive",
@@ -439,3 +439,12 @@ def test_strict_profile_serves_every_hostile_reading_at_once(serve: Serve) -> No
     assert api.put("profile/100001", json={"fields": {"age": 3}}).status_code == 303
     assert api.get("database/9").json()["error"]["message"] == "No database with supplied ID"
     assert httpx.get(sim.base_url + "/v4/html/clicks").status_code == 401
+
+
+def test_database_views_lists_nested_selections_only_under_all(copernica_simulator_factory: Any) -> None:
+    for reading, nested_listed in (("top", False), ("all", True)):
+        sim = copernica_simulator_factory(profiles=20, quirks=f"database_views={reading}")
+        with httpx.Client(base_url=f"{sim.base_url}/v3", params={"access_token": sim.access_token}) as http:
+            listed = {int(v["ID"]) for d in (1, 2) for v in http.get(f"database/{d}/views").json()["data"]}
+            nested = {int(v["ID"]) for v in http.get("view/302/views").json()["data"]}
+        assert nested and (nested <= listed) == nested_listed, reading

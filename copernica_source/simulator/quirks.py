@@ -50,6 +50,9 @@ Switches (readings; literal / lenient / strict; sources):
 - modified_field: absent | present; absent / absent / present. Database 1 gets a real text field
   `modified`; `fields[]=modified...` then filters on it while `orderby=modified` and the row's
   `modified` stay the system property (rmuit, BatchableRestClient). Section 9.4.
+- database_views: top | all; top / top / all. `database/$id/views` lists only the database's own
+  selections (nested ones under `view/$id/views`), or every selection of the database, nested ones too
+  (rest-get-database-views and rest-get-view-views do not say which).
 
 Ground truth (`dataset.rows()`/`count()`) applies the quirks that decide which rows a list holds and in which
 order (html_id_filter, emailings_order, window_bounds, undocumented_gets, modified_field, errors) and ignores
@@ -76,6 +79,7 @@ SWITCHES: dict[str, tuple[str, ...]] = {
     "datarequest_post_body": ("json", "empty", "text"),
     "v1_engagement": ("present", "absent"),
     "modified_field": ("absent", "present"),
+    "database_views": ("top", "all"),
 }
 
 
@@ -97,6 +101,7 @@ class Quirks:
     datarequest_post_body: str = "empty"
     v1_engagement: str = "absent"
     modified_field: str = "absent"
+    database_views: str = "top"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -121,11 +126,13 @@ PROFILES: dict[str, Quirks] = {
     "lenient": Quirks(ids_paging="whole", html_id_filter="all", emailings_order="asc", undocumented_gets="present",
                       put_location="create", put_status="v4", errors="generic", expired_jwt="400",
                       window_bounds="inclusive", unpaged_limit="honoured", total="honoured",
-                      datarequest_post_body="json", v1_engagement="present", modified_field="absent"),
+                      datarequest_post_body="json", v1_engagement="present", modified_field="absent",
+                      database_views="top"),
     "strict": Quirks(ids_paging="first_page", html_id_filter="none", emailings_order="desc", undocumented_gets="absent",
                      put_location="always", put_status="303", errors="entity", expired_jwt="401",
                      window_bounds="exclusive", unpaged_limit="ignored", total="never",
-                     datarequest_post_body="text", v1_engagement="absent", modified_field="present"),
+                     datarequest_post_body="text", v1_engagement="absent", modified_field="present",
+                     database_views="all"),
 }
 
 

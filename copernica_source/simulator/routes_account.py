@@ -114,8 +114,13 @@ def register(router: Router, acc: "Account") -> None:
     add("GET", f"database/{ID}/interests", lambda req: Listing.of(st.interests_json(database(req))))
     add("GET", f"database/{ID}/collections", lambda req: Listing.of(
         [st.collection_json(c) for c in st.collections.values() if c.database == database(req).id]))
-    add("GET", f"database/{ID}/views", lambda req: Listing.of(
-        [st.view_json(v) for v in st.child_views("database", database(req).id)]))
+    def database_views(req: Request) -> Listing:
+        db = database(req).id
+        if q.database_views == "all":  # nested selections listed beside their parents too
+            return Listing.of([st.view_json(v) for v in st.views.values() if v.owner == db])
+        return Listing.of([st.view_json(v) for v in st.child_views("database", db)])
+
+    add("GET", f"database/{ID}/views", database_views)
     add("GET", f"database/{ID}/unsubscribe", lambda req: (database(req), {"behavior": "update",
                                                                             "fields": {"newsletter": "no"}})[1])
     add("GET", f"collection/{ID}", lambda req: st.collection_json(collection(req.match["id"])))

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, Unpack
 from urllib.parse import quote
 
 import dlt
@@ -34,7 +34,7 @@ from copernica_source.errors import (
     NotFoundError,
     TransientError,
 )
-from copernica_source.settings import client_from_config
+from copernica_source.settings import ConnectionOverrides, client_from_config
 
 RESOURCE = "data_requests"
 KINDS = ("profile", "subprofile", "email")
@@ -276,7 +276,7 @@ def write_file(output_dir: str | os.PathLike[str], outcome: Outcome, text: str) 
 def _requests(
     subjects: Sequence[Subject],
     client: CopernicaClient | None,
-    connection: dict[str, Any],
+    connection: ConnectionOverrides,
     report: str | None,
     wait: bool,
     timeout: float,
@@ -394,15 +394,33 @@ def data_requests(
     include_pending: bool = False,
     client: CopernicaClient | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
-    **connection: Any,
+    **connection: Unpack[ConnectionOverrides],
 ) -> DltResource:
     """The `data_requests` table as a dlt resource: one row per request (ID, subject, status, times, JSON).
 
     Subjects without a pending request are asked for (unless `create=False`), pending ones from earlier runs of
-    the same pipeline are waited for (with `wait`, up to `timeout` seconds, polling with backoff); with
-    `include_pending` also those of subjects not named this time. IDs asked for
-    in a run are only remembered once that run's load commits: use `request_data()` (or run this first with
-    `wait=False`) when a run may be killed while waiting. `connection` overrides `[sources.copernica]`.
+    the same pipeline are waited for. IDs asked for in a run are only remembered once that run's load commits:
+    use `request_data()` (or run this first with `wait=False`) when a run may be killed while waiting.
+
+    Args:
+        subjects: whom to ask about: `Subject`s or text such as `profile:12`, `subprofile:7`, `email:a@b.nl`.
+        report: an e-mail address or http(s) URL Copernica also sends the file to.
+        wait: wait for pending requests (polling with backoff) instead of only asking.
+        timeout: seconds to wait, at most.
+        create: ask for subjects without a pending request (False: only wait for earlier ones).
+        output_dir: also write one JSON file per delivered subject here (readable by the owner only).
+        store_data: put the data itself in the table's `data` column (False: statuses only).
+        poll_interval: seconds between the first polls; each wait is half as long again, up to a minute.
+        include_pending: also wait for the pending requests of subjects not named this time.
+        client: a client to use (and leave open) instead of one built from config.
+        on_outcome: called with each subject's `Outcome` as it settles.
+        **connection: overrides of `[sources.copernica]` (access_token, base_url, api_version, ...).
+
+    Returns:
+        The `data_requests` resource, merged on `request_id`.
+
+    Raises:
+        ConfigurationError: an invalid subject or `report`.
     """
     chosen = make_subjects(others=subjects)
     if report is not None and not str(report).strip():
@@ -433,12 +451,31 @@ def request_data(
     store_data: bool = True,
     poll_interval: float = 2.0,
     include_pending: bool = False,
-    **connection: Any,
+    **connection: Unpack[ConnectionOverrides],
 ) -> list[Outcome]:
     """One call: ask for every subject, commit the request IDs, wait, deliver to the table and/or files.
 
-    Returns one Outcome per subject, in order (`status` pending/delivered/expired/not_found/failed, `message`
-    says what to do). A re-run with the same pipeline waits for pending requests instead of asking again.
+    A re-run with the same pipeline waits for pending requests instead of asking again.
+
+    Args:
+        subjects: whom to ask about: `Subject`s or text such as `profile:12`, `subprofile:7`, `email:a@b.nl`.
+        pipeline: the pipeline whose state keeps the pending request IDs (default: `default_pipeline()`).
+        report: an e-mail address or http(s) URL Copernica also sends the file to.
+        wait: wait for the requests to be ready instead of only asking.
+        timeout: seconds the whole call may wait, at most.
+        output_dir: also write one JSON file per delivered subject here (readable by the owner only).
+        store_data: put the data itself in the table's `data` column (False: statuses only).
+        poll_interval: seconds between the first polls; each wait is half as long again, up to a minute.
+        include_pending: also wait for the pending requests of subjects not named this time.
+        **connection: overrides of `[sources.copernica]` (access_token, base_url, api_version, ...).
+
+    Returns:
+        One Outcome per subject, in order, then any other pending ones (`status` pending/delivered/expired/
+        not_found/failed; `message` says what to do).
+
+    Raises:
+        ConfigurationError: an invalid subject or `report`, or no access token.
+        CopernicaError: Copernica refused or was unreachable past the retries.
     """
     chosen = make_subjects(others=subjects)
     pipeline = pipeline or default_pipeline()

@@ -20,7 +20,7 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Literal, Optional, Sequence, get_args
 
 import dlt
 import orjson
@@ -30,6 +30,7 @@ from dlt.common.destination.exceptions import DestinationTerminalException, Dest
 from dlt.common.schema import TTableSchema
 from dlt.common.storages.load_package import load_package_state
 from dlt.common.typing import TDataItems, TSecretStrValue
+from dlt.destinations import destination as DestinationFactory
 
 from copernica_source.client import CopernicaClient
 from copernica_source.probes import rows_of
@@ -51,7 +52,8 @@ from copernica_source.profile_validation import (
 )
 from copernica_source.settings import client_from_config
 
-MODES = ("upsert", "create", "update")
+Mode = Literal["upsert", "create", "update"]
+MODES: tuple[Mode, ...] = get_args(Mode)
 DEFAULT_BATCH_SIZE = 250
 DEFAULT_CONCURRENCY = 8
 DEFAULT_RESULTS_PATH = "copernica_profiles_results.csv"
@@ -469,7 +471,7 @@ def _copernica_profiles_sink(
 def copernica_profiles(
     database: str | int | None = None,
     key: str | None = None,
-    mode: str | None = None,
+    mode: Mode | None = None,
     *,
     concurrency: int | None = None,
     results_path: str | None = None,
@@ -477,16 +479,38 @@ def copernica_profiles(
     ignore_unknown_columns: bool | None = None,
     timezone: str | None = None,
     batch_size: int | None = None,
-    access_token: str | None = None,
+    access_token: TSecretStrValue | None = None,
     base_url: str | None = None,
     auth_url: str | None = None,
     api_version: int | None = None,
-) -> Any:
+) -> DestinationFactory:
     """A dlt destination that upserts (default), creates or updates profiles of a Copernica database.
 
-    `database` is an ID or a name; `key` the field that identifies a profile (e.g. "email", "customerid").
     Arguments left None come from `[destination.copernica_profiles]` config; the connection (token, URLs)
     from `[sources.copernica]`, like every entry point. Row results go to `results_path` (CSV, appended).
+
+    Args:
+        database: the database's ID or name.
+        key: the field that identifies a profile (e.g. "email", "customerid").
+        mode: "upsert" (update, or create when absent), "create" (new keys only, never updates) or "update"
+            (existing keys only, never creates).
+        concurrency: requests in flight at once (default 8).
+        results_path: the CSV the per-row results are appended to (`read_results` reads it back).
+        interests_column: a column of interests (a list, or comma-separated text) to set on each profile.
+        ignore_unknown_columns: skip columns that are not fields of the database instead of failing.
+        timezone: Copernica's zone: date-time values that carry a zone are converted to it before they are sent
+            (default Europe/Amsterdam).
+        batch_size: rows per batch (default 250); a killed run resumes at the unfinished batch.
+        access_token: overrides `[sources.copernica]`'s token.
+        base_url: overrides `[sources.copernica]`'s API host.
+        auth_url: overrides `[sources.copernica]`'s authentication URL.
+        api_version: overrides `[sources.copernica]`'s API version.
+
+    Returns:
+        A dlt destination factory to give to `dlt.pipeline(destination=...)`.
+
+    Raises:
+        ConfigurationError: `mode` is not one of the three.
     """
     given: dict[str, Any] = dict(
         database=None if database is None else str(database), key=key, mode=mode, concurrency=concurrency,

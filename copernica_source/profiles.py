@@ -36,7 +36,7 @@ import zlib
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Literal, Sequence, get_args
 
 import dlt
 import pyarrow as pa
@@ -61,7 +61,8 @@ from copernica_source.probes import rows_of, total_of
 from copernica_source.structure import fetch_rows
 from copernica_source.structure_tables import FIELD_KINDS, PROFILE_COLUMNS, SUBPROFILE_COLUMNS
 
-DELETIONS = ("delete", "mark")
+Deletions = Literal["delete", "mark"]
+DELETIONS: tuple[Deletions, ...] = get_args(Deletions)
 log = logging.getLogger("copernica_source")
 
 

@@ -3,20 +3,33 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import dlt
 import orjson
 from dlt.common.configuration import with_config
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
+from dlt.common.typing import TSecretStrValue
 
 from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient, RetryPolicy
 from copernica_source.errors import ConfigurationError
 
 
-def client_from_config(**overrides: object) -> CopernicaClient:
+class ConnectionOverrides(TypedDict, total=False):
+    """Connection settings a caller may give instead of `[sources.copernica]`; None means "from config"."""
+
+    access_token: TSecretStrValue | None
+    base_url: str | None
+    api_version: int | None
+    auth_url: str | None
+    max_concurrency: int | None
+    request_timeout: float | None
+    retry_max_seconds: float | None
+
+
+def client_from_config(**overrides: Unpack[ConnectionOverrides]) -> CopernicaClient:
     """A client built from `[sources.copernica]`; keyword arguments that are not None win over config."""
-    given = {k: v for k, v in overrides.items() if v is not None}
+    given: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
     try:
         return _client_from_config(**given)
     except ConfigFieldMissingException:

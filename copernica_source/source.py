@@ -3,65 +3,107 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import dlt
+from dlt.common.typing import TAnyDateTime, TSecretStrValue
+from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from copernica_source.account import Account, Settings, parse_moment
 from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL
 from copernica_source.engagement import engagement_resources
 from copernica_source.errors import ConfigurationError
-from copernica_source.profiles import ProfileOptions, profile_resources
+from copernica_source.profiles import Deletions, ProfileOptions, profile_resources
 from copernica_source.settings import listed, make_client
 from copernica_source.structure import structure_resources
-from copernica_source.tables import PRODUCTS
+from copernica_source.tables import PRODUCTS, Product
 
 log = logging.getLogger("copernica_source")
+
+# dlt resolves `[sources.copernica]` by the parameters' runtime hints and coerces config text to them before the
+# source sees it: typed hints would reject "html,draganddrop" or "1,2" from an env var as not a list, turn an
+# unparseable date into dlt's error instead of ours, and read dates by dlt's rules instead of `parse_moment`'s
+# (epoch numbers accepted, DST gaps resolved differently). So type checkers see what a caller passes, while dlt
+# sees the hints these settings always had (Any; str for deletions) and leaves the text to `listed`/`parse_moment`.
+if TYPE_CHECKING:
+    DateSetting: TypeAlias = TAnyDateTime
+    ProductsSetting: TypeAlias = Sequence[Product]
+    IdsSetting: TypeAlias = Sequence[int]
+    DeletionsSetting: TypeAlias = Deletions
+else:
+    DateSetting = ProductsSetting = IdsSetting = Any
+    DeletionsSetting = str
 
 
 @dlt.source(name="copernica", section="copernica", max_table_nesting=0)
 def copernica_source(
-    access_token: str = dlt.secrets.value,
+    access_token: TSecretStrValue = dlt.secrets.value,
     base_url: str = DEFAULT_BASE_URL,
     api_version: int = 4,
     auth_url: str = DEFAULT_AUTH_URL,
-    start_date: Any = None,
-    end_date: Any = None,
+    start_date: DateSetting | None = None,
+    end_date: DateSetting | None = None,
     timezone: str = "Europe/Amsterdam",
     page_size: int = 1000,
     max_concurrency: int = 8,
-    products: Any = None,
+    products: ProductsSetting | None = None,
     lookback_days: float = 3.0,
     emailing_window_days: float = 30.0,
-    database_ids: Any = None,
-    collection_ids: Any = None,
+    database_ids: IdsSetting | None = None,
+    collection_ids: IdsSetting | None = None,
     detect_deletions: bool = True,
-    deletions: str = "delete",
+    deletions: DeletionsSetting = "delete",
     profile_overlap_seconds: float = 60.0,
     max_deletion_share: float = 0.1,
     request_timeout: float = 60.0,
     retry_max_seconds: float = 300.0,
-) -> Any:
+) -> list[DltResource]:
     """Copernica emailings, statistics, destinations and engagement events, the account's structure, profiles
     and subprofiles: typed, incremental and merged on keys.
 
-    `start_date`/`end_date` bound a backfill (with `end_date`, incremental state is left alone);
-    `lookback_days` re-reads late events of draganddrop windows and destinations; `emailing_window_days`
-    re-reads recent emailings and refreshes their statistics.
-    `database_ids`/`collection_ids` limit the structure, profile and subprofile tables to those databases and
-    collections (default: all). Profiles are read incrementally on `modified`, re-reading
-    `profile_overlap_seconds` before the last cursor; `detect_deletions` reconciles IDs against
-    `profileids`/`subprofileids` each run (Copernica does not bump `modified` on delete), and `deletions`
-    says what happens to a deleted (sub)profile's row: "delete" removes it, "mark" keeps its ID with `deleted`
-    true (its field values become null, as Copernica empties removed profiles). A run that would delete more
-    than `max_deletion_share` of a table's rows deletes none of them and says so (set it to 1 to let them go).
-    `retry_max_seconds` bounds the retries of one request through 429/5xx/dropped connections (then the run
-    fails and the next run resumes); `request_timeout` bounds one attempt.
+    Every argument left out is read from `[sources.copernica]` (or `SOURCES__COPERNICA__<KEY>`); there list
+    settings may also be written as "1,4" and dates as text.
+
+    Args:
+        access_token: API token from Copernica's Marketing Suite (a secret: kept out of logs, traces and state).
+        base_url: the API host, e.g. `http://127.0.0.1:8080` for the simulator.
+        api_version: 4 authenticates with a JWT; 1-3 send `?access_token=`. Version 1 has no emailing or event
+            lists, so only the structure, profile and subprofile tables are loaded.
+        auth_url: where v4 exchanges the token for a JWT.
+        start_date: start of a backfill: a date, a datetime or an ISO string (`YYYY-MM-DD[ HH:MM:SS]`); naive
+            values are Copernica local time (`timezone`).
+        end_date: end of a backfill, read like `start_date`; with it, incremental state is left alone.
+        timezone: the zone of Copernica's naive local times; they are loaded as UTC instants.
+        page_size: rows per request, 1 to 1000 (Copernica's cap; 100 on api_version 1).
+        max_concurrency: requests in flight at once.
+        products: the mail products whose engagement tables are loaded (default: both).
+        lookback_days: re-read window for late draganddrop events and destinations.
+        emailing_window_days: emailings sent in this window are re-read and their statistics refreshed.
+        database_ids: limit the structure, profile and subprofile tables to these databases (default: all).
+        collection_ids: limit the subprofile tables and collection structure to these collections (default: all).
+        detect_deletions: reconcile IDs against `profileids`/`subprofileids` each run (Copernica does not bump
+            `modified` on delete).
+        deletions: what happens to a deleted (sub)profile's row: "delete" removes it, "mark" keeps its ID with
+            `deleted` true (its field values become null, as Copernica empties removed profiles).
+        profile_overlap_seconds: profiles are read incrementally on `modified`, re-reading this much before the
+            last cursor.
+        max_deletion_share: a run that would delete more than this share of a table's rows deletes none of them
+            and says so (set it to 1 to let them go).
+        request_timeout: seconds one attempt of a request may take.
+        retry_max_seconds: bounds the retries of one request through 429/5xx/dropped connections (then the run
+            fails and the next run resumes).
+
+    Returns:
+        The resources; `@dlt.source` makes the call return them as a `DltSource`.
+
+    Raises:
+        ConfigurationError: a setting out of range or unknown (products, page_size, dates, IDs, deletions).
     """
-    products = [str(p) for p in listed(products)] or list(PRODUCTS)
-    unknown = [p for p in products if p not in PRODUCTS]
+    chosen = [str(p) for p in listed(products)] or list(PRODUCTS)
+    unknown = [p for p in chosen if p not in PRODUCTS]
     if unknown:
         raise ConfigurationError(f"products: unknown {unknown}; choose from {list(PRODUCTS)}")
     if not 1 <= int(page_size) <= 1000:
@@ -93,8 +135,8 @@ def copernica_source(
     if client.api_version == 1:
         log.warning("api_version 1 has no emailing or event lists: the engagement tables are not loaded "
                     "(set api_version = 4 to load them); structure, profiles and subprofiles are")
-        products = []
-    resources = [r for product in products for r in engagement_resources(account, product)]
+        chosen = []
+    resources = [r for product in chosen for r in engagement_resources(account, product)]
     resources += structure_resources(account, options.database_ids, options.collection_ids)
     return resources + profile_resources(account, options)
 

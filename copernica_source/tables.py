@@ -8,10 +8,12 @@ or `draganddrop`/`ms`), found out per account at run time. Column lists follow C
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from copernica_source.arrow_rows import Schema, cols
 
-PRODUCTS = ("html", "draganddrop")
+Product = Literal["html", "draganddrop"]
+PRODUCTS: tuple[Product, ...] = get_args(Product)
 PREFIXES = {"html": ("html", "publisher"), "draganddrop": ("draganddrop", "ms")}
 EVENT_KINDS = ("clicks", "deliveries", "impressions", "errors", "unsubscribes", "abuses")
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 from zoneinfo import ZoneInfo
 
 import pendulum
@@ -14,6 +14,8 @@ import pendulum
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import ConfigurationError, CopernicaAPIError, InvalidMethodError
 from copernica_source.tables import PREFIXES
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,13 @@ def parse_moment(value: Any, timezone: str, name: str) -> datetime | None:
         elif isinstance(value, date):
             moment = datetime(value.year, value.month, value.day)
         else:
-            moment = pendulum.parse(str(value), exact=True, tz=None)  # type: ignore[assignment]
-            if isinstance(moment, pendulum.Date) and not isinstance(moment, pendulum.DateTime):
-                moment = datetime(moment.year, moment.month, moment.day)
+            parsed = pendulum.parse(str(value), exact=True, tz=None)
+            if isinstance(parsed, pendulum.DateTime):
+                moment = parsed
+            elif isinstance(parsed, pendulum.Date):
+                moment = datetime(parsed.year, parsed.month, parsed.day)
+            else:  # "10:00" is a time of day, "P1D" a duration
+                raise ValueError(f"a {type(parsed).__name__.lower()}, not a date")
     except Exception as exc:  # noqa: BLE001
         raise ConfigurationError(
             f"{name}={value!r} is not a date: use YYYY-MM-DD or YYYY-MM-DD HH:MM:SS ({exc})"
@@ -98,9 +104,10 @@ class Account:
                 getattr(last_error, "status", 400), f"{candidates[0]}/emailings",
             )
 
-    def remember(self, key: str, compute: Callable[[], Any]) -> Any:
+    def remember(self, key: str, compute: Callable[[], _T]) -> _T:
         """A fact about the account computed once per run (by the first resource that needs it)."""
         with self._memo_lock:
             if key not in self._memo:
                 self._memo[key] = compute()
-            return self._memo[key]
+            fact: _T = self._memo[key]
+            return fact

@@ -178,7 +178,8 @@ class CopernicaClient:
     def get_bytes(self, path: str, params: Params = None) -> bytes:
         """GET and return the raw JSON body, for callers that parse it themselves (into Arrow, without Python
         objects). A body that is not complete JSON is retried like any truncated answer."""
-        return self.request("GET", path, params, raw=True).data  # type: ignore[no-any-return]
+        body: bytes = self.request("GET", path, params, raw=True).data
+        return body
 
     def request(
         self,

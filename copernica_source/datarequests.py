@@ -16,8 +16,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, Unpack
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, Unpack
 from urllib.parse import quote
 
 import dlt
@@ -113,7 +114,8 @@ def read_subjects(path: str | os.PathLike[str]) -> list[Subject]:
     try:
         text = Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"cannot read the subjects file {path}: {exc.strerror or exc}") from None
+        reason = exc.strerror if isinstance(exc, OSError) else None  # a decode error has no strerror
+        raise ConfigurationError(f"cannot read the subjects file {path}: {reason or exc}") from None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#") or _HEADER.match(line):
@@ -244,7 +246,11 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _parallel(client: CopernicaClient, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def _parallel(client: CopernicaClient, fn: Callable[[_T], _R], items: Sequence[_T]) -> list[_R]:
     if len(items) <= 1:
         return [fn(i) for i in items]
     with ThreadPoolExecutor(max_workers=min(client.max_concurrency, len(items))) as pool:
@@ -325,6 +331,7 @@ def _requests(
 
         for outcome in _parallel(api.client, ask, to_create):
             if outcome.request_id:
+                assert outcome.requested_at is not None  # ask() stamps every request it made
                 pending_state[outcome.subject.key] = {
                     "request_id": outcome.request_id, "requested_at": outcome.requested_at.isoformat()}
                 waiting.append(outcome)
@@ -333,7 +340,8 @@ def _requests(
 
         def look(outcome: Outcome) -> tuple[Outcome, str, Any]:
             try:
-                status, payload = api.check(outcome.request_id)  # type: ignore[arg-type]
+                assert outcome.request_id is not None  # only outcomes with a request wait
+                status, payload = api.check(outcome.request_id)
             except AuthenticationError:
                 raise
             except CopernicaError as exc:
@@ -359,7 +367,8 @@ def _requests(
                     outcome.message = (f"Copernica no longer has request {outcome.request_id} (the file expired or "
                                        "the ID is unknown); run again to make a new request")
                     pending_state.pop(outcome.subject.key, None)
-                    yield finish(outcome)  # type: ignore[misc]
+                    if row := finish(outcome):
+                        yield row
                 else:
                     if status == PENDING and outcome.subject.key in pending_state:
                         pending_state[outcome.subject.key]["seen"] = True
@@ -375,7 +384,8 @@ def _requests(
                 outcome.message = "still pending at the timeout; run again to keep waiting (no new request is made)"
             else:
                 outcome.message = outcome.message or "requested; run again with --wait (wait=True) to fetch it"
-            yield finish(outcome)  # type: ignore[misc]
+            if row := finish(outcome):
+                yield row
     finally:
         if own_client:
             api.client.close()
@@ -436,8 +446,9 @@ def data_requests(
 def default_pipeline(duckdb_file: str = "copernica.duckdb", dataset: str = "copernica_data",
                      pipelines_dir: str | None = None, destination: Any = None) -> dlt.Pipeline:
     """Its own pipeline name, so its state (the pending request IDs) never mixes with the load pipeline's."""
+    # dlt annotates `pipelines_dir: str = None`: None, its default, is missing from the hint
     return dlt.pipeline(pipeline_name="copernica_data_requests", destination=destination or dlt.destinations.duckdb(
-        duckdb_file), dataset_name=dataset, pipelines_dir=pipelines_dir)
+        duckdb_file), dataset_name=dataset, pipelines_dir=pipelines_dir)  # type: ignore[arg-type]
 
 
 def request_data(
@@ -486,13 +497,13 @@ def request_data(
     def keep(outcome: Outcome) -> None:
         outcomes[outcome.subject.key] = outcome
 
-    common = dict(report=report, output_dir=output_dir, store_data=store_data, poll_interval=poll_interval,
-                  client=client, on_outcome=keep, include_pending=include_pending)
+    requests = partial(data_requests, chosen, report=report, output_dir=output_dir, store_data=store_data,
+                       poll_interval=poll_interval, client=client, on_outcome=keep, include_pending=include_pending)
     try:
-        _run(pipeline, data_requests(chosen, wait=False, **common))  # ask; the IDs are committed with this load
+        _run(pipeline, requests(wait=False))  # ask; the IDs are committed with this load
         if wait and any(o.status == PENDING for o in outcomes.values()):
             left = max(0.0, float(timeout) - (time.monotonic() - started))
-            _run(pipeline, data_requests(chosen, wait=True, timeout=left, create=False, **common))
+            _run(pipeline, requests(wait=True, timeout=left, create=False))
     finally:
         client.close()
     named = [outcomes.pop(s.key) for s in chosen if s.key in outcomes]

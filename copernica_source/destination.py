@@ -340,7 +340,7 @@ class _LoadWriter:
         return self.plans[ident]
 
 
-_WRITERS: dict[tuple[str, str], _LoadWriter] = {}
+_WRITERS: dict[tuple[str, str | None], _LoadWriter] = {}  # (load ID, table name: optional in dlt's TTableSchema)
 _WRITERS_LOCK = threading.Lock()
 
 
@@ -401,7 +401,8 @@ def _columns_of(items: TDataItems, key: str) -> list[str]:
 
 def _rows_of(items: TDataItems) -> list[dict[str, Any]]:
     if isinstance(items, (pa.RecordBatch, pa.Table)):
-        return items.to_pylist()
+        rows: list[dict[str, Any]] = items.to_pylist()
+        return rows
     return [dict(i) for i in items]
 
 

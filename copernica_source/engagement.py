@@ -224,7 +224,7 @@ def earliest_emailing(account: Account, product: str) -> datetime | None:
                     earliest = first
         return s.local(earliest) if earliest is not None else None
 
-    return account.remember(f"earliest_emailing:{product}", compute)  # type: ignore[no-any-return]
+    return account.remember(f"earliest_emailing:{product}", compute)
 
 
 _EMAILING_TIMES = Schema(cols("id:int timestamp:ts"))

@@ -185,10 +185,11 @@ def run(reader: Reader, seeds: Iterable[Task], handle: Handler, max_concurrency:
                 if followups:
                     task = followups.popleft()
                 elif seeds_left:
-                    task = next(seed_iter, None)  # type: ignore[arg-type]
-                    if task is None:
+                    seed = next(seed_iter, None)
+                    if seed is None:
                         seeds_left = False
                         break
+                    task = seed
                 else:
                     break
                 in_flight[pool.submit(reader.fetch, task)] = task

@@ -11,6 +11,8 @@ import time
 from typing import Any, Iterator
 
 import dlt
+from dlt.common.runtime.collector import LogCollector
+from dlt.common.typing import TRefreshMode
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copernica_source.client import CopernicaClient
@@ -113,7 +115,9 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
     use_system_allocator()
     started = time.monotonic()
     requests_before = CopernicaClient.total_requests()
-    with _demo_simulator(args.demo_events) if args.demo else contextlib.nullcontext({}) as connection:
+    demo: contextlib.AbstractContextManager[dict[str, Any]] = (
+        _demo_simulator(args.demo_events) if args.demo else contextlib.nullcontext({}))
+    with demo as connection:
         kwargs: dict[str, Any] = dict(connection)
         if args.start_date:
             kwargs["start_date"] = args.start_date
@@ -142,15 +146,16 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
             destination=destination,
             dataset_name=args.dataset,
             pipelines_dir=args.pipelines_dir,
-            progress=dlt.progress.log(log_period=5.0, logger=sys.stderr, dump_system_stats=False),
+            progress=LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False),  # dlt.progress.log
         )
         try:
             # the demo starts over each time: the simulator's data is the same on every start. With --resources,
             # a full refresh drops only the selected tables and their state
-            refresh = None
+            refresh: TRefreshMode | None = None
             if args.full_refresh or args.demo:
                 refresh = "drop_resources" if args.resources else "drop_sources"
-            info = pipeline.run(source, refresh=refresh)
+            # dlt annotates `refresh: TRefreshMode = None`: None, its default, is missing from the hint
+            info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
             info.raise_on_failed_jobs()
         except PipelineStepFailed as exc:
             print(f"error: {_copernica_cause(exc) or _root_cause(exc)}", file=sys.stderr)
@@ -175,9 +180,12 @@ def _copernica_cause(exc: BaseException) -> CopernicaError | None:
 def _root_cause(exc: BaseException) -> str:
     """The innermost exception, on one line: dlt's wrappers say where it failed, the root says why."""
     seen: set[int] = set()
-    while id(exc) not in seen and (exc.__cause__ or exc.__context__) is not None:
+    while id(exc) not in seen:
+        inner = exc.__cause__ or exc.__context__
+        if inner is None:
+            break
         seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        exc = inner
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text[:400]}" if text else type(exc).__name__
 
@@ -188,7 +196,9 @@ def _print_summary(pipeline: dlt.Pipeline, seconds: float, requests: int) -> Non
     totals: dict[str, int] = {}
     with contextlib.suppress(Exception), pipeline.sql_client() as sql:
         for table in sorted(pipeline.default_schema.data_table_names()):
-            totals[table] = sql.execute_sql(f"SELECT count(*) FROM {sql.make_qualified_table_name(table)}")[0][0]
+            counted = sql.execute_sql(f"SELECT count(*) FROM {sql.make_qualified_table_name(table)}")
+            assert counted is not None  # count(*) answers one row
+            totals[table] = counted[0][0]
     tables = sorted(set(totals) | {t for t in loaded if not t.startswith("_dlt")})
     width = max([len(t) for t in tables] + [5])
     print(f"\nloaded into {pipeline.destination.destination_name} dataset '{pipeline.dataset_name}'")

@@ -36,7 +36,7 @@ import zlib
 from array import array
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterator, Literal, Sequence, get_args
+from typing import Any, Iterable, Iterator, Literal, Sequence, get_args
 
 import dlt
 import pyarrow as pa
@@ -128,8 +128,8 @@ def owners(account: Account, options: ProfileOptions, kind: str) -> list[Owner]:
         interests = _grouped(fetch_rows(account, [(f"database/{i}/interests", i) for i in ids]))
         out = []
         for db in ids:
-            names = [str(r["name"]) for r in interests.get(db, [])]
-            interest_cols = tuple((f"interests__{column_name(n)}", n) for n in names)
+            interest_names = [str(r["name"]) for r in interests.get(db, [])]
+            interest_cols = tuple((f"interests__{column_name(n)}", n) for n in interest_names)
             schema = _schema(PROFILE_COLUMNS, fields.get(db, []), [c for c, _ in interest_cols])
             out.append(Owner(db, f"profiles_{db_names[db]}", f"database/{db}/profiles", f"database/{db}/profileids",
                              schema, {"database": db}, interest_cols, _shadowed(fields.get(db, []))))
@@ -349,7 +349,8 @@ def _reader(account: Account, owner: Owner) -> Reader:
 
 def _deletion_rows(owner: Owner, ids: list[int], timezone: str) -> pa.Table:
     """Rows for IDs gone from Copernica: only the key, the owner and `deleted = true`."""
-    extra = {"deleted": [True] * len(ids), **{k: [v] * len(ids) for k, v in owner.constants.items()}}
+    extra: dict[str, Iterable[Any]] = {"deleted": [True] * len(ids),
+                                       **{k: [v] * len(ids) for k, v in owner.constants.items()}}
     return rows_to_arrow([{"ID": i} for i in ids], owner.schema, timezone, extra)
 
 

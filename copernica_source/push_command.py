@@ -156,6 +156,7 @@ def read_jsonl_input(path: str) -> InputData:
             if not line.strip():
                 continue
             rows += 1
+            reason: str | None
             try:
                 obj = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
@@ -231,7 +232,7 @@ def read_duckdb_input(path: str, table: str | None, query: str | None) -> InputD
     try:
         with duckdb.connect(path, read_only=True) as con:
             columns = [d[0] for d in con.execute(f"SELECT * FROM ({sql}) LIMIT 0").description]
-            rows = con.execute(f"SELECT count(*) FROM ({sql})").fetchone()[0]
+            rows = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
     except duckdb.Error as exc:
         raise InputError(f"{path}: {str(exc).splitlines()[0]}") from None
     _check_header(path, columns)
@@ -333,7 +334,7 @@ def add_push_profiles_command(commands: Any) -> None:
 def _setting(value: Any, name: str, default: Any = None) -> Any:
     if value is not None:
         return value
-    found = dlt.config.get(f"destination.copernica_profiles.{name}")
+    found: Any = dlt.config.get(f"destination.copernica_profiles.{name}")
     return default if found is None else found
 
 

@@ -48,8 +48,8 @@ def parse(text: str) -> int | None:
     if not m:
         return None
     try:
-        parts = [int(g) if g else 0 for g in m.groups()]
-        return to_seconds(datetime(*parts))
+        year, month, day, hour, minute, second = (int(g) if g else 0 for g in m.groups())
+        return to_seconds(datetime(year, month, day, hour, minute, second))
     except ValueError:
         return None
 

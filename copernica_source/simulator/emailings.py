@@ -6,9 +6,11 @@ Destination d of emailing j is a fixed permutation of the target's profiles.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from .clock import Clock, mix
 from .config import SimulatorConfig
-from .layout import Layout
+from .layout import CollectionLayout, Layout
 
 SUBJECTS = [
     "Your weekly update", "Nieuwsbrief week {n}", "Last chance: 20% off", "Événement spécial à Paris",
@@ -47,7 +49,8 @@ class Emailings:
         self.perm_step = _coprime_step(d) if d > 1 else 1
         self.perm_inv = pow(self.perm_step, -1, d) if d > 1 else 0
         self._perm_cache: dict[int, int] = {}
-        self._profile_plans: dict[int, tuple] = {}
+        # emailing -> (profiles in its database, step, offset, first profile ID, collection or None)
+        self._profile_plans: dict[int, tuple[int, int, int, int, CollectionLayout | None]] = {}
 
     # --- time -----------------------------------------------------------------------------
     def count(self) -> int:
@@ -85,7 +88,7 @@ class Emailings:
             return "view", 1, 301
         return "database", 1, None
 
-    def target_json(self, j: int) -> dict:
+    def target_json(self, j: int) -> dict[str, Any]:
         kind, db, sub = self.target(j)
         sources = [{"id": str(db), "type": "database"}]
         if sub is not None:

@@ -45,7 +45,7 @@ class Product:
         self.emailings = Emailings(product, cfg, clock, layout)
         offset = 0 if self.html else 10
         self.tables = {k: EventTable(self.emailings, k, n + offset, cfg.events, clock) for n, k in enumerate(EVENT_KINDS)}
-        self._selections: dict[tuple, Any] = {}
+        self._selections: dict[tuple[Any, ...], Any] = {}
 
     # --- emailings ----------------------------------------------------------------------
     def emailing_row(self, j: int, single: bool) -> dict[str, Any]:
@@ -175,7 +175,7 @@ class Product:
                 "deliveries": dom["deliveries"]}
 
     # --- events -------------------------------------------------------------------------
-    def events(self, kind: str, scope: tuple, conds: list[Condition], params: dict[str, str]) -> Listing:
+    def events(self, kind: str, scope: tuple[Any, ...], conds: list[Condition], params: dict[str, str]) -> Listing:
         """Event list of one table: scope ('all',) / ('emailing', j) / ('destination', j, d)."""
         t = self.tables[kind]
         n = t.count()
@@ -244,6 +244,7 @@ class Product:
         pid, sid = e.profile_of(j, d)
         key = "id" if variant == "all" else "ID"
         ts = clk.fmt(e.ts(j))
+        row: dict[str, Any]
         if self.html:
             row = {key: self.dest_hash(j, d), "timestampsent": ts, "internal": str(e.internal(j, d)),
                    "profile": str(pid), "subprofile": None if sid is None else str(sid), "mailing": str(e.id(j))}

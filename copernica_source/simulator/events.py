@@ -9,7 +9,7 @@ arithmetic runs of indices, and filters on ID and time are answered without scan
 from __future__ import annotations
 
 from array import array
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from . import clock as clk
 from .clock import Clock, mix
@@ -72,7 +72,7 @@ class EventTable:
         self.dk = max(1, min(emailings.dests, -(-int(emailings.dests * dest_share * 1000) // 1000)))
         self.late_res = (number * 7 + 3) % LATE_EVERY
         self.seed = mix(emailings.seed, number)
-        self._moves: dict[int, tuple[int, bool, array, array]] = {}
+        self._moves: dict[int, tuple[int, bool, array[int], array[int]]] = {}
 
     # --- index <-> time -----------------------------------------------------------------
     def count(self) -> int:
@@ -106,7 +106,7 @@ class EventTable:
         j = e.latest_at(self.ins(i))
         return j, i - self.first_at(e.ts(j))
 
-    def moves(self, j: int, n: int) -> tuple[array, array]:
+    def moves(self, j: int, n: int) -> tuple[array[int], array[int]]:
         """Late events that leave emailing j's home range (stamped before j was sent: they belong to
         an earlier emailing) and late events from later ranges stamped while j was the latest.
         Both are sparse; once the clock is 3 days past the next emailing they never change."""
@@ -270,17 +270,18 @@ class EventTable:
             r = self.emailings.dests - 1 - r
         return j, self.emailings.dest_of_rank(j, r), rnd
 
-    def row(self, i: int, with_profile: bool) -> dict:
+    def row(self, i: int, with_profile: bool) -> dict[str, Any]:
         return self.rows([i], with_profile)[0]
 
-    def rows(self, indices: Iterable[int], with_profile: bool) -> list[dict]:
+    def rows(self, indices: Iterable[int], with_profile: bool) -> list[dict[str, Any]]:
         """Events as the API renders them; ms account-wide lists leave out profile/subprofile."""
         e = self.emailings
         html, kind, seed, fmt = self.html, self.kind, self.seed, clk.fmt
         ts_of, locate, profile_of = self.ts, self.locate, e.profile_of
-        out = []
+        out: list[dict[str, Any]] = []
         append = out.append
         for i in indices:
+            row: dict[str, Any]
             j, d, rnd = locate(i)
             h = (i * 0x9E3779B97F4A7C15 ^ seed) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
             h ^= h >> 29

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 OPERATORS = ("==", "!=", "<>", "<=", ">=", "=~", "!~", "<", ">")
@@ -83,20 +84,24 @@ def matches(cond: Condition, value: object) -> bool:
         hit = like(want, text)
         return hit if op == "=~" else not hit
     a, b = _as_number(text), _as_number(want)
-    left: object
-    right: object
     if a is not None and b is not None:
-        left, right = a, b
-    else:
-        left, right = text.lower(), want.lower()
+        return _compare(op, a, b)
+    return _compare(op, text.lower(), want.lower())
+
+
+_Comparable = TypeVar("_Comparable", float, str)
+
+
+def _compare(op: str, left: _Comparable, right: _Comparable) -> bool:
+    """Two numbers or two texts; never one of each."""
     if op == "==":
         return left == right
     if op == "!=":
         return left != right
     if op == "<":
-        return left < right  # type: ignore[operator]
+        return left < right
     if op == ">":
-        return left > right  # type: ignore[operator]
+        return left > right
     if op == "<=":
-        return left <= right  # type: ignore[operator]
-    return left >= right  # type: ignore[operator]
+        return left <= right
+    return left >= right

@@ -5,7 +5,7 @@ through it the same way, so what tests see without HTTP is exactly what clients 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Self, Sequence
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -22,7 +22,7 @@ class Listing:
         self._page = page
 
     @classmethod
-    def of(cls, items: Sequence[Any]) -> "Listing":
+    def of(cls, items: Sequence[Any]) -> Self:
         return cls(lambda: len(items), lambda s, n: items[s:] if n is None else items[s:s + n])
 
     def total(self) -> int:

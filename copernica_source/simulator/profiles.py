@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Callable, Iterable
 
 from . import clock as clk
@@ -69,7 +70,7 @@ class Store:
         self.overrides: dict[int, Record] = {}
         self.created: dict[int, list[int]] = {}  # owner -> created IDs (ascending)
         self.version = 0
-        self._cache: dict[tuple, list[int]] = {}
+        self._cache: dict[tuple[Any, ...], list[int]] = {}
         self._indexes: dict[tuple[int, str], dict[str, set[int]]] = {}
 
     # --- to be provided per kind --------------------------------------------------------
@@ -115,12 +116,26 @@ class Store:
         loc = self.base_locate(rid)
         return self.base_record(*loc) if loc else None
 
+    def record(self, rid: int) -> Record:
+        """The record of an ID already known to exist (a route checked it, or a listing produced it)."""
+        rec = self.get(rid)
+        if rec is None:
+            raise KeyError(rid)
+        return rec
+
+    def locate(self, rid: int) -> tuple[int, int]:
+        """(owner, index) of a base record already known to exist."""
+        loc = self.base_locate(rid)
+        if loc is None:
+            raise KeyError(rid)
+        return loc
+
     def value(self, rid: int, name: str) -> str:
         """One field value (cheap for base records: no full record is built)."""
         rec = self.overrides.get(rid)
         if rec is not None:
             return "" if rec.removed else rec.fields.get(name, "")
-        owner, idx = self.base_locate(rid)  # type: ignore[misc]
+        owner, idx = self.locate(rid)
         f = next(f for f in self.owner_def(owner).fields if f.name == name)
         return self.base_value(owner, idx, f, self._h(owner, idx))
 
@@ -128,7 +143,7 @@ class Store:
         rec = self.overrides.get(rid)
         if rec is not None:
             return rec.modified
-        owner, idx = self.base_locate(rid)  # type: ignore[misc]
+        owner, idx = self.locate(rid)
         return self.base_modified(owner, idx)
 
     def live_ids(self, owner: int) -> Iterable[int]:
@@ -214,20 +229,22 @@ class Store:
     def _predicate(self, owner: int, conds: list[Condition]) -> Callable[[int], bool]:
         checks: list[Callable[[int], bool]] = []
         real_modified = any(f.name.lower() == "modified" for f in self.owner_def(owner).fields)
+
+        def check(c: Condition, value_of: Callable[[int], object]) -> Callable[[int], bool]:
+            return lambda rid: matches(c, value_of(rid))
+
         for c in conds:
             if c.field == "id":
-                checks.append(lambda rid, c=c: matches(c, rid))
+                checks.append(check(c, lambda rid: rid))
             elif c.field == "modified" and not real_modified:
                 t = clk.parse(c.value)
                 if t is None:
                     continue
-                cc = Condition("modified", c.op, str(t))
-                checks.append(lambda rid, c=cc: matches(c, self.modified(rid)))
+                checks.append(check(Condition("modified", c.op, str(t)), self.modified))
             elif c.field == "code":
-                checks.append(lambda rid, c=c: matches(c, self.get(rid).secret))  # type: ignore[union-attr]
+                checks.append(check(c, lambda rid: self.record(rid).secret))
             else:
-                name = self._field_name(owner, c.field)
-                checks.append(lambda rid, c=c, name=name: matches(c, self.value(rid, name)))
+                checks.append(check(c, partial(self.value, name=self._field_name(owner, c.field))))
         return lambda rid: all(chk(rid) for chk in checks)
 
     def index(self, owner: int, name: str) -> dict[str, set[int]]:
@@ -311,7 +328,7 @@ class Store:
             return sorted(ids, reverse=desc)
         numeric = fdef.type in ("integer", "float", "foreign_key")
 
-        def key(r: int) -> tuple:
+        def key(r: int) -> tuple[float | str, int]:
             v = self.value(r, fdef.name)
             if numeric:
                 try:

@@ -12,7 +12,7 @@ import pytest
 
 from .simulator import Simulator
 
-SMALL = dict(events=2_000, emailings=10, destinations_per_emailing=50, profiles=200)
+SMALL: dict[str, Any] = dict(events=2_000, emailings=10, destinations_per_emailing=50, profiles=200)
 
 
 @pytest.fixture

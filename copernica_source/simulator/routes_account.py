@@ -1,7 +1,7 @@
 """HTTP routes of the account structure, profiles, subprofiles, their writes and data requests."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, TypeVar
 
 import orjson
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 ID = "(?P<id>[^/]+)"
 REST = "(?:/.*)?"  # Copernica ignores extra path components after some write paths
 DATAREQUEST_BODIES = {"empty": b"", "text": b"OK"}  # datarequest_post_body quirk; json renders {"id": ...}
+_Entity = TypeVar("_Entity")
 
 
 def register(router: Router, acc: "Account") -> None:
@@ -51,7 +52,7 @@ def register(router: Router, acc: "Account") -> None:
             raise ApiError(no_subprofile)
         return int(key)
 
-    def entity(table: dict, key: str) -> Any:
+    def entity(table: dict[int, _Entity], key: str) -> _Entity:
         if not key.isdigit() or int(key) not in table:
             raise ApiError(NO_ENTITY)
         return table[int(key)]
@@ -171,7 +172,7 @@ def register(router: Router, acc: "Account") -> None:
     add("GET", f"profile/{ID}/fields", lambda req: profiles.render(profile_id(req.match["id"]))["fields"])
 
     def profile_interests(req: Request) -> Any:
-        rec = profiles.get(profile_id(req.match["id"]))
+        rec = profiles.record(profile_id(req.match["id"]))
         known = {n: (i, g) for i, n, g in st.databases[rec.owner].interests}
         mode = req.params.get("return", "names")
         if mode == "ids":
@@ -228,12 +229,14 @@ def register(router: Router, acc: "Account") -> None:
 
     def apply_profile(rid: int, fields: Any, interests: Any, strict: bool, replace_interests: bool = True) -> None:
         db = profiles.database_of(rid)
+        if db is None:
+            raise KeyError(rid)  # callers pass checked IDs
         values = field_values(st.fields_of(st.databases[db]), fields, strict=strict)
         if values:
             profiles.set_fields(rid, values)
         if interests is not None:
             add_names, drop = interest_names([n for _, n, _ in st.databases[db].interests], interests)
-            current = profiles.get(rid).interests
+            current = profiles.record(rid).interests
             if isinstance(interests, list) and replace_interests:
                 profiles.set_interests(rid, add_names, replace=True)
             else:
@@ -288,7 +291,7 @@ def register(router: Router, acc: "Account") -> None:
 
     def write_interests(req: Request) -> Response:
         rid = profile_id(req.match["id"])
-        rec = profiles.get(rid)
+        rec = profiles.record(rid)
         add_names, drop = interest_names([n for _, n, _ in st.databases[rec.owner].interests], req.body)
         if req.method == "PUT":
             profiles.set_interests(rid, add_names, replace=True)
@@ -299,7 +302,7 @@ def register(router: Router, acc: "Account") -> None:
     def delete_profile(req: Request) -> Response:
         key = req.match["id"]
         rid = profile_id(key)
-        if profiles.get(rid).removed is not None:
+        if profiles.record(rid).removed is not None:
             raise ApiError("This profile has already been removed")
         acc.delete_profile(rid, clock.now)
         return no_content({"X-deleted": f"profile {rid}"})
@@ -322,7 +325,7 @@ def register(router: Router, acc: "Account") -> None:
     def post_subprofile(req: Request) -> Response:
         rid = profile_id(req.match["id"])
         c = st.collection(req.match["coll"], profiles.database_of(rid))
-        if c is None or profiles.get(rid).removed is not None:
+        if c is None or profiles.record(rid).removed is not None:
             raise ApiError("Subprofile could not be created")
         rec = subs.create(c.id, rid, sub_values(c.id, req.body))
         return created(req, rec.id, "subprofile")
@@ -351,7 +354,7 @@ def register(router: Router, acc: "Account") -> None:
 
     def put_subprofile(req: Request) -> Response:
         sid = subprofile_id(req.match["id"])
-        rec = subs.get(sid)
+        rec = subs.record(sid)
         subs.set_fields(sid, sub_values(rec.owner, req.body))
         if isinstance(req.body, dict) and isinstance(req.body.get("secret"), str) and "fields" in req.body:
             subs._own(sid).secret = req.body["secret"]
@@ -360,7 +363,7 @@ def register(router: Router, acc: "Account") -> None:
 
     def delete_subprofile(req: Request) -> Response:
         sid = subprofile_id(req.match["id"])
-        if subs.get(sid).removed is not None:
+        if subs.record(sid).removed is not None:
             raise ApiError("This subprofile has already been removed")
         subs.remove(sid, clock.now)
         return no_content({"X-deleted": f"subprofile {sid}"})

@@ -9,9 +9,10 @@ dlt can skip its per-row normalizer. Keys are matched by their dlt (snake_case) 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import orjson
 import pyarrow as pa

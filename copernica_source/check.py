@@ -9,10 +9,11 @@ renders the findings.
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any, Callable, Iterable, Literal, Sequence
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import httpx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from dlt.common.configuration.exceptions import (
     ConfigFieldMissingException,

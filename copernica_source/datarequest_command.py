@@ -76,7 +76,7 @@ def run_data_request(args: argparse.Namespace) -> int:
     width = max(len(str(o.subject)) for o in outcomes) if outcomes else 0
     for o in outcomes:
         where = o.path or o.message or (f"in {args.dataset}.data_requests" if o.status == DELIVERED else "")
-        print(f"{str(o.subject):<{width}}  {o.request_id or '-':<12}  {o.status:<9}  {where}".rstrip())
+        print(f"{o.subject!s:<{width}}  {o.request_id or '-':<12}  {o.status:<9}  {where}".rstrip())
     done = {DELIVERED} if args.wait else {DELIVERED, PENDING}
     failed = [o for o in outcomes if o.status not in done]
     if failed:

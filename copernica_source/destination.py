@@ -18,9 +18,10 @@ from __future__ import annotations
 import csv
 import os
 import threading
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Iterable, Literal, Optional, Sequence, get_args
+from typing import Any, Literal, get_args
 
 import dlt
 import orjson
@@ -33,7 +34,6 @@ from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.destinations import destination as DestinationFactory
 
 from copernica_source.client import CopernicaClient
-from copernica_source.probes import rows_of
 from copernica_source.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -41,6 +41,7 @@ from copernica_source.errors import (
     CopernicaError,
     TransientError,
 )
+from copernica_source.probes import rows_of
 from copernica_source.profile_validation import (
     CheckedRow,
     Database,
@@ -436,13 +437,13 @@ def _copernica_profiles_sink(
     mode: str = "upsert",
     concurrency: int = DEFAULT_CONCURRENCY,
     results_path: str = DEFAULT_RESULTS_PATH,
-    interests_column: Optional[str] = None,
+    interests_column: str | None = None,
     ignore_unknown_columns: bool = False,
     timezone: str = "Europe/Amsterdam",
-    access_token: Optional[TSecretStrValue] = None,
-    base_url: Optional[str] = None,
-    auth_url: Optional[str] = None,
-    api_version: Optional[int] = None,
+    access_token: TSecretStrValue | None = None,
+    base_url: str | None = None,
+    auth_url: str | None = None,
+    api_version: int | None = None,
 ) -> None:
     """One batch of a table: check every row, send the valid ones, append every row's result."""
     if mode not in MODES:

@@ -7,8 +7,9 @@ cursor itself lives in `dlt.sources.incremental`, so it advances only when the l
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any
 
 import dlt
 import pyarrow as pa

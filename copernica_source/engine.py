@@ -18,16 +18,16 @@ import io
 import logging
 import math
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import orjson
 import pyarrow as pa
-import pyarrow.json as pa_json
-
 import pyarrow.compute as pc
+import pyarrow.json as pa_json
 
 from copernica_source.arrow_rows import Schema, rows_to_arrow, struct_to_arrow
 from copernica_source.client import CopernicaClient
@@ -334,7 +334,7 @@ def check_ids_above(page: Page, anchor: int, ceiling: int | None = None) -> None
     ids = page.table.column("id")
     low, high = pc.min(ids).as_py(), pc.max(ids).as_py()
     ordered = ids.length() < 2 or pc.all(pc.greater(ids.slice(1), ids.slice(0, ids.length() - 1))).as_py()
-    if low is None or low > anchor and (ceiling is None or high <= ceiling) and ordered:
+    if low is None or (low > anchor and (ceiling is None or high <= ceiling) and ordered):
         return
     asked = f"fields[]=id>{anchor}" + (f" and id<={ceiling}" if ceiling is not None else "")
     problem = "IDs outside the range asked for" if ordered else "IDs out of ascending order"

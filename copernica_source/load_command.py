@@ -8,7 +8,8 @@ import logging
 import os
 import sys
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import dlt
 from dlt.common.runtime.collector import LogCollector
@@ -68,10 +69,10 @@ def add_load_command(commands: Any) -> None:
 
 @contextlib.contextmanager
 def _demo_simulator(events: int) -> Iterator[dict[str, Any]]:
-    from copernica_source.simulator import Simulator
-
     from datetime import datetime
     from zoneinfo import ZoneInfo
+
+    from copernica_source.simulator import Simulator
 
     # the demo account's clock is today (midnight), so "last 30 days" queries find its newest rows
     today = datetime.now(ZoneInfo("Europe/Amsterdam")).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)

@@ -6,8 +6,9 @@ asks them to tell the user. Each costs one to three small requests. See docs/ass
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import httpx
 

@@ -28,15 +28,15 @@ each run; a field named `id` takes over `fields[]=id`, so that owner is read by 
 
 from __future__ import annotations
 
-import logging
-
 import base64
+import logging
 import math
 import zlib
 from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Iterator, Literal, Sequence, get_args
+from typing import Any, Literal, get_args
 
 import dlt
 import pyarrow as pa

@@ -7,9 +7,9 @@ view) are transformers of their parent table, fetched for every parent side by s
 
 from __future__ import annotations
 
-
 import logging
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import dlt
 import pyarrow as pa

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 import pyarrow as pa
@@ -29,8 +29,8 @@ def test_uniform_and_irregular_pages_give_the_same_typed_table() -> None:
     rows = a.to_pylist()
     assert rows[0]["id"] == 1 and rows[1]["attempts"] == 2
     # winter (CET, +1) and summer (CEST, +2) local times become the right UTC instants
-    assert rows[0]["timestamp"] == datetime(2025, 1, 31, 11, 0, tzinfo=timezone.utc)
-    assert rows[1]["timestamp"] == datetime(2025, 7, 1, 10, 0, tzinfo=timezone.utc)
+    assert rows[0]["timestamp"] == datetime(2025, 1, 31, 11, 0, tzinfo=UTC)
+    assert rows[1]["timestamp"] == datetime(2025, 7, 1, 10, 0, tzinfo=UTC)
     assert rows[0]["from_address__email"] == "a@x.nl" and rows[0]["message_id"] == "m1"
     assert rows[1]["smtp_response"] is None, "Copernica's empty string is a null"
     # JSON columns keep each row's own keys (no unified struct with invented nulls)
@@ -48,8 +48,8 @@ def test_mixed_types_zero_dates_and_missing_keys() -> None:
     got = table.to_pylist()
     assert [r["id"] for r in got] == [5, 6, 7]
     assert got[0]["timestamp"] is None, "a zero date means no value"
-    assert got[1]["timestamp"] == datetime(2025, 3, 30, 1, 0, tzinfo=timezone.utc)
-    assert got[2]["timestamp"] == datetime(2025, 10, 26, 0, 30, tzinfo=timezone.utc)
+    assert got[1]["timestamp"] == datetime(2025, 3, 30, 1, 0, tzinfo=UTC)
+    assert got[2]["timestamp"] == datetime(2025, 10, 26, 0, 30, tzinfo=UTC)
     assert [r["success"] for r in got] == [True, None, False]
     assert [r["attempts"] for r in got] == [3, None, None]
     assert got[0]["from_address__email"] is None

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest

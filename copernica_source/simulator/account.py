@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 
 class Account:
-    def __init__(self, data: "Dataset") -> None:
+    def __init__(self, data: Dataset) -> None:
         cfg = data.cfg
         self.data = data
         self.structure = Structure(data.layout, data.quirks.modified_field == "present")
@@ -111,7 +111,7 @@ class Account:
         return rows
 
 
-def install(data: "Dataset") -> Account:
+def install(data: Dataset) -> Account:
     from . import routes_account
 
     account = Account(data)

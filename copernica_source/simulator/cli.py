@@ -5,7 +5,7 @@ import argparse
 import signal
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 from .config import ALL_FAULT_KINDS, SimulatorConfig
 from .quirks import PROFILES, SWITCHES, describe

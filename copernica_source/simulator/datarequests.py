@@ -3,8 +3,9 @@ and 'not available' again once expired, as the data request pages describe."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 

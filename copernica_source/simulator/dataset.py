@@ -6,8 +6,9 @@ Engagement data is a pure function of the clock; only profiles, subprofiles and 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 from . import account, routes_engagement
 from .clock import Clock, to_datetime

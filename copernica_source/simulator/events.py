@@ -9,7 +9,8 @@ arithmetic runs of indices, and filters on ID and time are answered without scan
 from __future__ import annotations
 
 from array import array
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from . import clock as clk
 from .clock import Clock, mix

@@ -5,7 +5,8 @@ through it the same way, so what tests see without HTTP is exactly what clients 
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Self, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Self
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000

@@ -8,9 +8,10 @@ per-field indexes kept in step with every change.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from . import clock as clk
 from .clock import Clock, mix

@@ -6,7 +6,8 @@ other readings of the API pages' open questions (quirks.py).
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

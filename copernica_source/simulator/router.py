@@ -7,8 +7,9 @@ Copernica's error shape. The same dispatch serves HTTP and the no-HTTP ground tr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import orjson
 
@@ -71,11 +72,11 @@ class Response:
     created_id: str | None = None
 
     @classmethod
-    def json(cls, data: Any, status: int = 200) -> "Response":
+    def json(cls, data: Any, status: int = 200) -> Response:
         return cls(status, orjson.dumps(data))
 
     @classmethod
-    def error(cls, message: str, status: int = 400) -> "Response":
+    def error(cls, message: str, status: int = 400) -> Response:
         return cls.json({"error": {"message": message}}, status)
 
 

@@ -1,14 +1,26 @@
 """HTTP routes of the account structure, profiles, subprofiles, their writes and data requests."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 
 from .datarequests import PENDING_TEXT
 from .paging import IdListing, Listing
-from .router import (INVALID_DATA, INVALID_METHOD, NO_COLLECTION, NO_DATABASE, NO_ENTITY, NO_SUBPROFILE, ApiError,
-                     Handler, Request, Response, Router)
+from .router import (
+    INVALID_DATA,
+    INVALID_METHOD,
+    NO_COLLECTION,
+    NO_DATABASE,
+    NO_ENTITY,
+    NO_SUBPROFILE,
+    ApiError,
+    Handler,
+    Request,
+    Response,
+    Router,
+)
 from .structure import Collection, Database, View, rules_hold
 from .writes import EMAIL_RE, field_values, interest_names
 
@@ -21,7 +33,7 @@ DATAREQUEST_BODIES = {"empty": b"", "text": b"OK"}  # datarequest_post_body quir
 _Entity = TypeVar("_Entity")
 
 
-def register(router: Router, acc: "Account") -> None:
+def register(router: Router, acc: Account) -> None:
     st, profiles, subs, drs = acc.structure, acc.profiles, acc.subprofiles, acc.datarequests
     clock = acc.data.clock
     q = acc.data.quirks

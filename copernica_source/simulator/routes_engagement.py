@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 KIND = "(?P<kind>" + "|".join(EVENT_KINDS) + ")"
 
 
-def register(router: Router, data: "Dataset") -> None:
+def register(router: Router, data: Dataset) -> None:
     def product(req: Request) -> Product:
         return data.products[req.product]
 

@@ -8,7 +8,7 @@ so a page deep inside five million events costs the same as the first page.
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 
 class Seq:
@@ -25,12 +25,12 @@ class Seq:
         self.length = total
 
     @classmethod
-    def of(cls, indices: Sequence[int]) -> "Seq":
+    def of(cls, indices: Sequence[int]) -> Seq:
         """A list of sorted single indices."""
         return cls([(i, i + 1, 1) for i in indices])
 
     @classmethod
-    def split(cls, run: tuple[int, int, int], minus: Sequence[int], plus: Sequence[int]) -> "Seq":
+    def split(cls, run: tuple[int, int, int], minus: Sequence[int], plus: Sequence[int]) -> Seq:
         """One run without the (on-stride) elements of `minus`, then the sorted `plus` (all after it)."""
         first, end, step = run
         runs = []
@@ -107,7 +107,7 @@ class Selection:
 
     def indices(self, start: int, limit: int | None) -> Iterator[int]:
         """Event indices of matches [start, start+limit) (limit None = all)."""
-        if limit is not None and limit <= 0 or start < 0:
+        if (limit is not None and limit <= 0) or start < 0:
             return
         at = self.seq.at
         n = 0

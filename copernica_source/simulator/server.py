@@ -33,7 +33,7 @@ class SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
-    sim: "Simulator"
+    sim: Simulator
 
     def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
         """A client that hangs up mid-answer (killed, timed out) is normal traffic, not a server error."""
@@ -93,7 +93,7 @@ class Handler(BaseHTTPRequestHandler):
         fault = sim.faults.draw()
         record.fault = fault
         parts = [unquote(p) for p in url.path.split("/") if p]  # a real server decodes path segments
-        is_auth = parts[:1] == ["authenticate"] or not parts and self.command == "POST"
+        is_auth = parts[:1] == ["authenticate"] or (not parts and self.command == "POST")
         if not is_auth:
             delay = sim.latency.seconds()
             if delay:
@@ -164,7 +164,7 @@ class Handler(BaseHTTPRequestHandler):
         return resp
 
 
-def serve(sim: "Simulator", host: str, port: int) -> tuple[SimHTTPServer, threading.Thread]:
+def serve(sim: Simulator, host: str, port: int) -> tuple[SimHTTPServer, threading.Thread]:
     httpd = SimHTTPServer((host, port), Handler)
     httpd.sim = sim
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="copernica-simulator",

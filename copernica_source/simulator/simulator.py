@@ -38,7 +38,7 @@ class Simulator:
         self.base_url = ""
 
     # --- lifecycle ----------------------------------------------------------------------
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         if self._httpd is None:
             self._httpd, self._thread = serve(self, self.config.host, self.config.port)
             host, port = self._httpd.server_address[:2]
@@ -53,7 +53,7 @@ class Simulator:
                 self._thread.join(timeout=5)
             self._httpd = None
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -50,7 +50,7 @@ def coerce(f: FieldDef, value: Any) -> str:
         seconds = clk.parse(text)
         if seconds is None:
             raise ApiError(INVALID_DATA)
-        return clk.fmt_date(seconds) if "date" == t.replace("empty_", "") else clk.fmt(seconds)
+        return clk.fmt_date(seconds) if t.replace("empty_", "") == "date" else clk.fmt(seconds)
     return text
 
 

@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _harness import PEAK_RSS, RAW_DOWNLOAD, REST_API_PEER, print_table, run_child, simulator_process  # noqa: E402
+from _harness import PEAK_RSS, RAW_DOWNLOAD, REST_API_PEER, print_table, run_child, simulator_process
 
 SOURCE = PEAK_RSS + """
 import json, os, tempfile, time, dlt

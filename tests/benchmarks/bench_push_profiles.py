@@ -18,9 +18,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _harness import print_table, simulator_process  # noqa: E402
+from _harness import print_table, simulator_process
 
-from copernica_source.client import CopernicaClient  # noqa: E402
+from copernica_source.client import CopernicaClient
 
 
 def _fields(client: CopernicaClient) -> tuple[str, str]:

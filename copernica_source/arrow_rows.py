@@ -122,12 +122,12 @@ def struct_to_arrow(data: pa.StructArray, schema: Schema, timezone: str) -> pa.T
     raw = pa.Table.from_struct_array(data)
     present = {key: column_name(key) for key in raw.column_names}
     kinds = {c.name: c.kind for c in schema.columns}
-    for field in raw.schema:
-        nested = pa.types.is_struct(field.type) or pa.types.is_list(field.type)
-        name = present[field.name]
+    for arrow_field in raw.schema:
+        nested = pa.types.is_struct(arrow_field.type) or pa.types.is_list(arrow_field.type)
+        name = present[arrow_field.name]
         if nested and name not in schema.nested_parents:
             return None
-        if pa.types.is_timestamp(field.type) and kinds.get(name) not in ("ts", "date"):
+        if pa.types.is_timestamp(arrow_field.type) and kinds.get(name) not in ("ts", "date"):
             return None  # text that merely looks like a time: Arrow would re-format it ("T" -> " ")
     if any(c.kind == "json" for c in schema.columns):
         return None
@@ -232,7 +232,7 @@ def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
             return pa.array(values, pa.float64())
         except (pa.ArrowTypeError, pa.ArrowInvalid):
             floats = [_as_float(v) for v in values]
-            bad = sum(1 for v, f in zip(values, floats) if f is None and v not in (None, ""))
+            bad = sum(1 for v, f in zip(values, floats, strict=True) if f is None and v not in (None, ""))
             if bad:
                 log.warning("column %s: %d value(s) are not numbers and were loaded as null", col.name, bad)
             return pa.array(floats, pa.float64())

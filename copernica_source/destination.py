@@ -466,7 +466,7 @@ def _copernica_profiles_sink(
         if isinstance(inc.cause, CopernicaError):
             raise DestinationTransientException(
                 f"Copernica was unavailable; this batch resumes on the next run: {inc.cause}") from inc.cause
-        raise inc.cause
+        raise inc.cause from None  # the cause itself, not the _Incomplete that carried it here
     append_results(results_path, results, load_id)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -112,7 +113,7 @@ def time_order(stamps: Sequence[Any]) -> str | None:
     values = [str(s) for s in stamps if s]
     if len(set(values)) < 2:
         return None
-    pairs = list(zip(values, values[1:]))
+    pairs = list(pairwise(values))
     if all(a <= b for a, b in pairs):
         return "oldest first"
     if all(a >= b for a, b in pairs):

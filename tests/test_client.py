@@ -36,9 +36,11 @@ def test_jwt_is_cached_and_refreshed_before_expiry(copernica_simulator_factory: 
 def test_wrong_token_raises_authentication_error_without_the_token(copernica_simulator_factory: Any) -> None:
     sim = copernica_simulator_factory(events=100)
     secret = "tok-WRONG-abcdef0123456789"
-    with CopernicaClient(secret, base_url=sim.base_url, auth_url=sim.auth_url, retry=FAST_RETRY) as client:
-        with pytest.raises(AuthenticationError) as info:
-            client.get("identity")
+    with (
+        CopernicaClient(secret, base_url=sim.base_url, auth_url=sim.auth_url, retry=FAST_RETRY) as client,
+        pytest.raises(AuthenticationError) as info,
+    ):
+        client.get("identity")
     assert secret not in str(info.value) and "rejected" in str(info.value)
     assert len(sim.requests) == 1, "a rejected token is not retried"
 
@@ -62,9 +64,8 @@ def test_v1_to_v3_send_the_token_in_the_query_and_never_show_it(
 
 def test_copernica_error_message_is_surfaced_on_400(copernica_simulator_factory: Any) -> None:
     sim = copernica_simulator_factory(events=100)
-    with client_for(sim) as client:
-        with pytest.raises(CopernicaAPIError) as info:
-            client.request("POST", "database/1/profiles", json={"fields": "not-an-object"})
+    with client_for(sim) as client, pytest.raises(CopernicaAPIError) as info:
+        client.request("POST", "database/1/profiles", json={"fields": "not-an-object"})
     assert info.value.status == 400 and "Invalid data" in info.value.message
 
 
@@ -85,9 +86,8 @@ def test_retries_are_bounded_in_total_time(copernica_simulator_factory: Any) -> 
     sim.set_faults(1.0, kinds=("503",))
     policy = RetryPolicy(max_attempts=100, base_delay=0.05, max_delay=0.2, max_total_seconds=1.0)
     started = time.monotonic()
-    with client_for(sim, retry=policy) as client:
-        with pytest.raises(TransientError, match="run again later"):
-            client.get("html/emailings")
+    with client_for(sim, retry=policy) as client, pytest.raises(TransientError, match="run again later"):
+        client.get("html/emailings")
     assert time.monotonic() - started < 3
 
 

@@ -59,7 +59,7 @@ def test_structure_rows_match_doc_examples(api: httpx.Client) -> None:
                 trimmed["fields"] = example["fields"]  # field names are the database's own
             same_shape(example, trimmed, "", page)
     # databases and collections: the example embeds fields/interests/collections envelopes
-    for page, path in (("rest-get-databases.md", "databases"), ("rest-get-database.md", "database/1"),
+    for _page, path in (("rest-get-databases.md", "databases"), ("rest-get-database.md", "database/1"),
                        ("rest-get-database-collections.md", "database/1/collections"),
                        ("rest-get-collection.md", "collection/101")):
         body = get(api, path)

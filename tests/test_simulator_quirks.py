@@ -275,7 +275,7 @@ def test_put_status(serve: Serve, mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["generic", "entity"])
 def test_errors(serve: Serve, mode: str) -> None:
-    sim, api = serve(f"errors={mode}")
+    _sim, api = serve(f"errors={mode}")
     entity = {"database/999": "No database with supplied ID", "database/nope/profiles": "No database with supplied ID",
               "database/999/profileids": "No database with supplied ID",
               "collection/999/subprofiles": "No collection with given ID",
@@ -371,7 +371,7 @@ def test_total(serve: Serve, mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["json", "empty", "text"])
 def test_datarequest_post_body(serve: Serve, mode: str) -> None:
-    sim, api = serve(f"datarequest_post_body={mode}")
+    _sim, api = serve(f"datarequest_post_body={mode}")
     for path in ("profile/100001/datarequest", "subprofile/10000001/datarequest", "email/jan@example.com/datarequest"):
         r = api.post(path)
         rid = r.headers["X-Created"]

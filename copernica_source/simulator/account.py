@@ -100,7 +100,7 @@ class Account:
                 d = e.destination_of_profile(j, rid)
                 if d is None:
                     continue
-                pid, sid = e.profile_of(j, d)
+                _, sid = e.profile_of(j, d)
                 if subprofile is not None and sid != subprofile:
                     continue
                 rows.append([f"{name}-destination", product.destination_row(j, d, "single")])

@@ -20,7 +20,7 @@ def parse_form(text: str) -> dict[str, Any]:
             continue
         parts = [m.group(1)] + re.findall(r"\[([^\[\]]*)\]", m.group(2))
         node: Any = out
-        for k, nxt in zip(parts, parts[1:] + [None]):
+        for k, nxt in zip(parts, parts[1:] + [None], strict=True):
             last = nxt is None
             if isinstance(node, list):
                 if last:

@@ -59,13 +59,13 @@ class Clock:
 
     def __init__(self, now: datetime, history_days: float) -> None:
         self.now = to_seconds(now)
-        self.history = max(1, int(round(history_days * DAY)))
+        self.history = max(1, round(history_days * DAY))
         self.start = self.now - self.history
 
     def advance(self, seconds: float) -> tuple[int, int]:
         """Move forward; returns (old, new) so callers can act on the interval."""
         old = self.now
-        self.now = old + max(0, int(round(seconds)))
+        self.now = old + max(0, round(seconds))
         return old, self.now
 
 

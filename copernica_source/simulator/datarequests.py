@@ -52,7 +52,7 @@ class DataRequests:
         """The data file (built once, when first asked for after it became available)."""
         req = self.requests[rid]
         if not req.data:
-            info: dict[str, Any] = {"type": req.type, "id": req.target if req.type == "email" else req.target}
+            info: dict[str, Any] = {"type": req.type, "id": req.target}
             req.data = orjson.dumps({"info": info, "data": self.build(req.type, req.target)})
         return req.data
 

@@ -16,7 +16,7 @@ SUBJECTS = [
     "Your weekly update", "Nieuwsbrief week {n}", "Last chance: 20% off", "Événement spécial à Paris",
     "Sommerangebote für Sie 🌞", "新产品发布 {n}", "Welcome to the club!", "Order confirmation #{n}",
     "¡Oferta exclusiva! 🎉", "Reminder: your cart is waiting", "Zomer-sale 😎 tot 50%", "Invitation: webinar {n}",
-    "Ihre Rechnung für März", "お知らせ：新機能 {n}", "Thanks for your feedback", "Back in stock 🛒",
+    "Ihre Rechnung für März", "お知らせ：新機能 {n}", "Thanks for your feedback", "Back in stock 🛒",  # noqa: RUF001
 ]
 SENDERS = [("Copernica Shop", "shop@example.com"), ("Équipe Marketing", "marketing@example.fr"),
            ("Nieuwsbrief", "nieuws@example.nl"), ("Müller & Söhne", "info@example.de")]
@@ -143,7 +143,7 @@ class Emailings:
 
     def destination_of_profile(self, j: int, profile_id: int) -> int | None:
         """Destination number of a base profile in emailing j, None when it was not a recipient."""
-        kind, db, sub = self.target(j)
+        _, db, _ = self.target(j)
         idx = profile_id - self.layout.profile_base[db]
         n = self.layout.base_profiles[db]
         if not 0 <= idx < n:

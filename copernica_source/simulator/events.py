@@ -69,7 +69,7 @@ class EventTable:
         self.kind = kind
         self.html = emailings.html
         self.clock = clock
-        self.n0 = int(round(events * share))
+        self.n0 = round(events * share)
         self.dk = max(1, min(emailings.dests, -(-int(emailings.dests * dest_share * 1000) // 1000)))
         self.late_res = (number * 7 + 3) % LATE_EVERY
         self.seed = mix(emailings.seed, number)

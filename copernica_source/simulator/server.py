@@ -99,9 +99,8 @@ class Handler(BaseHTTPRequestHandler):
             if delay:
                 time.sleep(delay)
         is_write = self.command in WRITE_METHODS and not is_auth
-        if fault and not (is_write and fault in AFTER_WRITE):
-            if self._early_fault(fault, record):
-                return
+        if fault and not (is_write and fault in AFTER_WRITE) and self._early_fault(fault, record):
+            return
         if is_auth:
             resp = self._authenticate(url.query, raw)
         else:

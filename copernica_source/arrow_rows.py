@@ -3,7 +3,8 @@
 Copernica sends IDs and counters as strings, timestamps as naive local-time strings, nested objects and the
 odd int; every declared column gets one Arrow type here, so every batch of a table has the same schema and
 dlt can skip its per-row normalizer. Keys are matched by their dlt (snake_case) name, so `ID`/`id` and
-`smtp-response`/`smtp_response` are the same column. Keys the declaration does not know are kept, as text. Empty strings, Copernica's "no value", become nulls.
+`smtp-response`/`smtp_response` are the same column. Keys the declaration does not know are kept, as text.
+Empty strings, Copernica's "no value", become nulls.
 """
 
 from __future__ import annotations
@@ -255,7 +256,8 @@ def _typed_text(text: pa.Array, col: Column, timezone: str) -> pa.Array:
 
 
 def empty_as_null(text: pa.Array) -> pa.Array:
-    """Copernica writes "" for "no value"; a null keeps it so in every destination (CSV loaders cannot tell them apart)."""
+    """Copernica writes "" for "no value"; a null keeps it so in every destination (CSV loaders cannot tell them
+    apart)."""
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 

@@ -1,4 +1,6 @@
-"""`copernica load | check | simulator | ...`: the command line. Each command reads the same `[sources.copernica]` settings."""
+"""`copernica load | check | simulator | ...`: the command line.
+
+Each command reads the same `[sources.copernica]` settings."""
 
 from __future__ import annotations
 
@@ -57,7 +59,8 @@ def config_error_line(exc: ConfigurationException) -> str:
         return (f"missing setting {names}: put it in [sources.copernica] of .dlt/secrets.toml (or config.toml), "
                 f"or set {keys}")
     if isinstance(exc, ConfigValueCannotBeCoercedException):
-        return f"setting {exc.field_name} = {exc.field_value!r} is not a valid {getattr(exc.hint, '__name__', exc.hint)}"
+        hint = getattr(exc.hint, "__name__", exc.hint)
+        return f"setting {exc.field_name} = {exc.field_value!r} is not a valid {hint}"
     return " ".join(str(exc).split())[:300]
 
 

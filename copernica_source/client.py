@@ -281,7 +281,8 @@ class CopernicaClient:
                     return ApiResponse(status, response.headers, None)
                 if status < 300 and "json" in response.headers.get("content-type", "json"):
                     if write and not retry_unsafe:
-                        raise TransientError(f"{method} {self._redacted(url)}: truncated answer; outcome unknown") from None
+                        raise TransientError(
+                            f"{method} {self._redacted(url)}: truncated answer; outcome unknown") from None
                     raise _Retryable("truncated or malformed JSON body") from None
                 data = body.decode("utf-8", "replace")
         if 300 <= status < 400 and not write:
@@ -351,9 +352,10 @@ class CopernicaClient:
                         "check auth_url in [sources.copernica] (default https://authenticate.copernica.com)"
                     )
                 elif response.status_code >= 400:
+                    said = redact(_error_message(_loads(response.content)) or "", self._token)
                     raise AuthenticationError(
                         "Copernica rejected the access token when exchanging it for a JWT "
-                        f"(HTTP {response.status_code}: {redact(_error_message(_loads(response.content)) or '', self._token)}); "
+                        f"(HTTP {response.status_code}: {said}); "
                         "check sources.copernica.access_token (secrets.toml or SOURCES__COPERNICA__ACCESS_TOKEN)"
                     )
                 elif response.content.lstrip()[:1] == b"<":

@@ -120,7 +120,8 @@ def owners(account: Account, options: ProfileOptions, kind: str) -> list[Owner]:
     """The databases (kind "profiles") or collections ("subprofiles") to read, with their typed schemas."""
     every_database = [row for _, row in fetch_rows(account, [("databases", None)])]
     _warn_unknown("database_ids", options.database_ids, {int(r["ID"]) for r in every_database})
-    databases = [row for row in every_database if options.database_ids is None or int(row["ID"]) in options.database_ids]
+    databases = [row for row in every_database
+                 if options.database_ids is None or int(row["ID"]) in options.database_ids]
     db_names = _unique_names({int(d["ID"]): column_name(str(d["name"])) for d in databases})
     if kind == "profiles":
         ids = list(db_names)

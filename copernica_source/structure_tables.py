@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from copernica_source.arrow_rows import Schema, cols
 
 _INTENTIONS = "intentions.email:bool intentions.sms:bool intentions.fax:bool intentions.pdf:bool"
-_FIELD = "ID:int name:str type:str value:str displayed:bool ordered:bool length:int textlines:int hidden:bool index:bool"
+_FIELD = ("ID:int name:str type:str value:str displayed:bool ordered:bool length:int textlines:int hidden:bool "
+          "index:bool")
 _VIEW = ("ID:int name:str description:str parent-type:str parent-id:int has-children:bool has-referred:bool "
          f"has-rules:bool database:int last-built:ts {_INTENTIONS}")
 _MINIVIEW = f"ID:int name:str description:str parent-type:str parent-id:int collection:int last-built:ts {_INTENTIONS}"

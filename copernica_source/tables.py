@@ -43,18 +43,22 @@ _DD_EVENT_TAIL = "destination:int profile:int subprofile:int"
 
 _EVENT_COLUMNS = {
     "html": {
-        "clicks": f"ID:int link_id:int link:str link_title:str timestamp:ts ip:str useragent:str referer:str {_HTML_EVENT_TAIL}",
+        "clicks": ("ID:int link_id:int link:str link_title:str timestamp:ts ip:str useragent:str referer:str "
+                   f"{_HTML_EVENT_TAIL}"),
         "deliveries": f"ID:int timestamp:ts attempt:int smtp-response:str {_HTML_EVENT_TAIL}",
         "impressions": f"ID:int timestamp:ts ip:str useragent:str device:str referer:str {_HTML_EVENT_TAIL}",
-        "errors": f"ID:int timestamp:ts errorcode:str description:str errortype:str errortypedescription:str {_HTML_EVENT_TAIL}",
+        "errors": ("ID:int timestamp:ts errorcode:str description:str errortype:str errortypedescription:str "
+                   f"{_HTML_EVENT_TAIL}"),
         "unsubscribes": f"ID:int timestamp:ts source:str success:bool {_HTML_EVENT_TAIL}",
-        "abuses": f"ID:int timestamp:ts recognized_as:str feedback_type:str arf_version:str details:str {_HTML_EVENT_TAIL}",
+        "abuses": ("ID:int timestamp:ts recognized_as:str feedback_type:str arf_version:str details:str "
+                   f"{_HTML_EVENT_TAIL}"),
     },
     "draganddrop": {
         "clicks": f"ID:int mailing:int link:str timestamp:ts ip:str useragent:str {_DD_EVENT_TAIL}",
         "deliveries": f"ID:int mailing:int timestamp:ts attempts:int {_DD_EVENT_TAIL}",
         "impressions": f"ID:int mailing:int timestamp:ts ip:str useragent:str device:str {_DD_EVENT_TAIL}",
-        "errors": f"ID:int mailing:int timestamp:ts status:str errorcode:str description:str errortype:str {_DD_EVENT_TAIL}",
+        "errors": ("ID:int mailing:int timestamp:ts status:str errorcode:str description:str errortype:str "
+                   f"{_DD_EVENT_TAIL}"),
         "unsubscribes": f"ID:int mailing:int timestamp:ts source:str success:bool {_DD_EVENT_TAIL}",
         "abuses": f"ID:int mailing:int timestamp:ts report:json {_DD_EVENT_TAIL}",
     },

@@ -23,7 +23,8 @@ def push_audience_from_duckdb(duckdb_file: str = "warehouse.duckdb") -> None:
     import duckdb
 
     with duckdb.connect(duckdb_file, read_only=True) as con:
-        audience = con.sql("SELECT email, firstname, lastname, customer_id AS customerid FROM marts.audience").to_arrow_table()
+        audience = con.sql(
+            "SELECT email, firstname, lastname, customer_id AS customerid FROM marts.audience").to_arrow_table()
     pipeline = dlt.pipeline("copernica_push_audience", destination=copernica_profiles(
         database="Customers", key="email", results_path="audience_push_results.csv"))
     pipeline.run(audience, table_name="audience").raise_on_failed_jobs()

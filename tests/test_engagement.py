@@ -63,7 +63,8 @@ def test_full_load_has_every_row_with_declared_types(tmp_path: Path, copernica_s
 
     # one row, value by value: naive Copernica time in Europe/Amsterdam becomes the right instant
     api_row = next(iter(sim.dataset.rows("html/clicks")))
-    (ts, link, profile) = query(pipeline, f"SELECT timestamp, link, profile FROM copernica.html_clicks WHERE id = {int(api_row['ID'])}")[0]
+    (ts, link, profile) = query(
+        pipeline, f"SELECT timestamp, link, profile FROM copernica.html_clicks WHERE id = {int(api_row['ID'])}")[0]
     local = datetime.strptime(api_row["timestamp"], "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("Europe/Amsterdam"))
     assert ts == local and link == api_row["link"] and profile == int(api_row["profile"])
 
@@ -99,7 +100,9 @@ def test_rerun_without_new_data_adds_nothing_and_reads_little(tmp_path: Path, co
     assert len(clicks) < 10
 
 
-def test_after_time_advances_only_new_and_late_rows_are_fetched(tmp_path: Path, copernica_simulator_factory: Any) -> None:
+def test_after_time_advances_only_new_and_late_rows_are_fetched(
+    tmp_path: Path, copernica_simulator_factory: Any
+) -> None:
     sim = copernica_simulator_factory(**DATA)
     pipeline = make_pipeline(tmp_path)
     load(sim, pipeline)
@@ -136,7 +139,9 @@ def test_mixed_faults_give_the_same_tables(tmp_path: Path, copernica_simulator_f
     assert snapshot(faulty) == snapshot(clean)
 
 
-def test_backfill_with_end_date_leaves_incremental_state_alone(tmp_path: Path, copernica_simulator_factory: Any) -> None:
+def test_backfill_with_end_date_leaves_incremental_state_alone(
+    tmp_path: Path, copernica_simulator_factory: Any
+) -> None:
     sim = copernica_simulator_factory(**DATA)
     pipeline = make_pipeline(tmp_path)
     start, end = TODAY - timedelta(days=40), TODAY - timedelta(days=20)

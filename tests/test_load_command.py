@@ -62,7 +62,8 @@ def _tables(path: Path) -> dict[str, list[tuple[Any, ...]]]:
         out = {}
         for name in sorted(names):
             cols = [r[0] for r in con.execute(
-                "SELECT column_name FROM information_schema.columns WHERE table_schema='copernica_data' AND table_name=? "
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema='copernica_data' AND table_name=? "
                 "AND column_name NOT LIKE '_dlt%' ORDER BY column_name", [name]).fetchall()]
             quoted = ", ".join(f'"{c}"' for c in cols)
             out[name] = con.execute(f"SELECT {quoted} FROM copernica_data.{name} ORDER BY ALL").fetchall()
@@ -106,7 +107,9 @@ def test_wrong_token_fails_at_once_and_leaks_nowhere(tmp_path: Path, standalone_
         _assert_not_in_files(tmp_path, secret)
 
 
-def test_token_and_jwt_never_stored_after_a_successful_load(tmp_path: Path, standalone_simulator: dict[str, str]) -> None:
+def test_token_and_jwt_never_stored_after_a_successful_load(
+    tmp_path: Path, standalone_simulator: dict[str, str]
+) -> None:
     cmd = _load_cmd(tmp_path, "ok") + ["--resources", "html_clicks,html_emailings,draganddrop_deliveries"]
     result = subprocess.run(cmd, env=_env(standalone_simulator), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr

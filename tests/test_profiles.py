@@ -89,7 +89,8 @@ def test_full_load_equals_the_account_with_types_from_field_definitions(
         assert (soccer, cooking) == ("soccer" in p["interests"], "cooking" in p["interests"])
         assert same_time(created, p["created"])
     assert any(r[3] is None for r in rows.values()) and any(r[7] is None for r in rows.values())
-    assert query(pipeline, "SELECT count(*) FROM copernica.profiles_customers WHERE notes = '' OR mobile = ''") == [(0,)]
+    empty = "SELECT count(*) FROM copernica.profiles_customers WHERE notes = '' OR mobile = ''"
+    assert query(pipeline, empty) == [(0,)]
 
 
 @pytest.mark.parametrize("deletions", ["delete", "mark"])

@@ -71,7 +71,8 @@ def profiles_by_key(sim: Any, key: str, db: int = 1) -> dict[str, list[dict[str,
 def make_rows(sim: Any, n: int, start: int = 0, suffix: str = "") -> list[dict[str, Any]]:
     t = field_names(sim)
     name = text_field(sim)
-    return [{t["email"]: f"user{i}@{DOMAIN}", name: f"Name {i}{suffix}", t["integer"]: i} for i in range(start, start + n)]
+    return [{t["email"]: f"user{i}@{DOMAIN}", name: f"Name {i}{suffix}", t["integer"]: i}
+            for i in range(start, start + n)]
 
 
 def write_csv(path: Path, rows: list[dict[str, Any]], header: list[str] | None = None) -> Path:

@@ -188,7 +188,8 @@ def _check_html_selectors(api: httpx.Client, sim: Simulator, kind: str) -> None:
     cases = [
         (["id>100", "id<=250"], lambda r: 100 < int(r["ID"]) <= 250),
         ([f"timestamp>='{mid['timestamp']}'"], lambda r: r["timestamp"] >= mid["timestamp"]),
-        ([f"timestamp<{mid['timestamp']}", "id>5000"], lambda r: r["timestamp"] < mid["timestamp"] and int(r["ID"]) > 5000),
+        ([f"timestamp<{mid['timestamp']}", "id>5000"],
+         lambda r: r["timestamp"] < mid["timestamp"] and int(r["ID"]) > 5000),
         ([f"timestamp=={mid['timestamp']}"], lambda r: r["timestamp"] == mid["timestamp"]),
         (["id!=7", "id<10"], lambda r: int(r["ID"]) < 10 and r["ID"] != "7"),
         (["id<>7", "id<10"], lambda r: int(r["ID"]) < 10 and r["ID"] != "7"),
@@ -216,7 +217,8 @@ def test_broken_selectors_are_ignored(api: httpx.Client, sim: Simulator) -> None
 def test_draganddrop_begintime_endtime_inclusive(api: httpx.Client, sim: Simulator) -> None:
     rows = list(sim.dataset.rows("draganddrop/emailing/5006/deliveries"))
     lo, hi = rows[10]["timestamp"], rows[-10]["timestamp"]
-    body = api.get("draganddrop/emailing/5006/deliveries", params={"begintime": lo, "endtime": hi, "limit": 1000}).json()
+    body = api.get("draganddrop/emailing/5006/deliveries",
+                   params={"begintime": lo, "endtime": hi, "limit": 1000}).json()
     want = [r for r in rows if lo <= r["timestamp"] <= hi]
     assert body["data"] == want and body["total"] == len(want)
     everything = list(sim.dataset.rows("draganddrop/clicks"))

@@ -67,8 +67,8 @@ def test_structure_rows_match_doc_examples(api: httpx.Client) -> None:
         for row in rows:
             assert row["ID"].isdigit() and isinstance(row["fields"]["data"], list)
             for f in row["fields"]["data"]:
-                assert set(f) == {"ID", "name", "type", "value", "displayed", "ordered", "length", "textlines", "hidden",
-                                  "index"}
+                assert set(f) == {"ID", "name", "type", "value", "displayed", "ordered", "length", "textlines",
+                                  "hidden", "index"}
                 assert isinstance(f["displayed"], bool) and isinstance(f["length"], str)
     types = {f["type"] for f in get(api, "database/1/fields")["data"]}
     assert {"text", "email", "integer", "float", "date", "empty_date", "datetime", "empty_datetime", "select", "big",
@@ -94,7 +94,8 @@ def test_profile_selectors_and_order(api: httpx.Client, sim: Simulator) -> None:
     everyone = list(sim.dataset.rows("database/1/profiles"))
     assert [int(p["ID"]) for p in everyone] == sorted(int(p["ID"]) for p in everyone)
     cases = [
-        ({"fields[]": ["age>40", "age<=60"]}, lambda p: p["fields"]["age"] != "" and 40 < int(p["fields"]["age"]) <= 60),
+        ({"fields[]": ["age>40", "age<=60"]},
+         lambda p: p["fields"]["age"] != "" and 40 < int(p["fields"]["age"]) <= 60),
         ({"fields[]": "COUNTRY==nl"}, lambda p: p["fields"]["country"] == "NL"),
         ({"fields[]": "lastname=~M%"}, lambda p: p["fields"]["lastname"].lower().startswith("m")),
         ({"fields[]": "lastname!~%e%"}, lambda p: "e" not in p["fields"]["lastname"].lower()),
@@ -136,11 +137,12 @@ def test_subprofile_queries_views_and_miniviews(api: httpx.Client, sim: Simulato
     assert api.get("miniview/701/subprofileids", params=everything).json() == [s["ID"] for s in paid]
     assert api.get("collection/orders/subprofileids", params=everything).json() == [s["ID"] for s in subs]
     profiles = list(sim.dataset.rows("database/1/profiles"))
-    adults = [p for p in profiles if p["fields"]["country"] == "NL" and p["fields"]["age"] and int(p["fields"]["age"]) > 17
+    adults = [p for p in profiles
+              if p["fields"]["country"] == "NL" and p["fields"]["age"] and int(p["fields"]["age"]) > 17
               and p["fields"]["lastname"] != "Müller"]
     assert api.get("view/303/profileids", params=everything).json() == [p["ID"] for p in adults]
-    amounts = [float(s["fields"]["amount"]) for s in api.get("collection/101/subprofiles",
-                                                             params={"orderby": "amount", "limit": 1000}).json()["data"]]
+    by_amount = api.get("collection/101/subprofiles", params={"orderby": "amount", "limit": 1000}).json()["data"]
+    amounts = [float(s["fields"]["amount"]) for s in by_amount]
     assert amounts == sorted(amounts)
 
 
@@ -157,7 +159,8 @@ def test_post_profiles_duplicates_and_validation(api: httpx.Client, sim: Simulat
         ids.append(r.headers["X-Created"])
     assert ids[0] != ids[1] and sim.dataset.count("database/1/profiles") == before + 2
     p = get(api, f"profile/{ids[0]}")
-    assert p["fields"]["email"] == "dup@example.com" and p["fields"]["firstname"] == "Dup" and p["interests"] == ["tennis"]
+    assert (p["fields"]["email"] == "dup@example.com" and p["fields"]["firstname"] == "Dup"
+            and p["interests"] == ["tennis"])
     assert p["created"] == p["modified"] == sim.now.strftime("%Y-%m-%d %H:%M:%S")
     r = api.post("database/1/profiles", data={"fields[email]": "form@example.com", "fields[age]": "33"})
     assert r.status_code == 201 and get(api, f"profile/{r.headers['X-Created']}")["fields"]["age"] == "33"
@@ -168,7 +171,8 @@ def test_post_profiles_duplicates_and_validation(api: httpx.Client, sim: Simulat
     assert sim.dataset.count("database/1/profiles") == before + 3
     writes = sim.writes
     assert [w.status for w in writes] == [201, 201, 201, 400, 400, 400, 400, 400]
-    assert writes[0].body == body and writes[0].created_id == ids[0] and writes[2].body["fields"]["email"] == "form@example.com"
+    assert (writes[0].body == body and writes[0].created_id == ids[0]
+            and writes[2].body["fields"]["email"] == "form@example.com")
 
 
 def test_put_profiles_upsert(api: httpx.Client, sim: Simulator) -> None:
@@ -184,8 +188,8 @@ def test_put_profiles_upsert(api: httpx.Client, sim: Simulator) -> None:
     r = api.put("database/1/profiles", params={"fields[]": "country==NL"}, json={"fields": {"city": "Nijmegen"}})
     assert r.status_code == 204
     after = get(api, "database/1/profiles", **{"fields[]": "city==Nijmegen", "limit": 1000})["data"]
-    assert {p["ID"] for p in after} == {p["ID"] for p in nl} and all(p["modified"] == sim.now.strftime("%Y-%m-%d %H:%M:%S")
-                                                                     for p in after)
+    assert {p["ID"] for p in after} == {p["ID"] for p in nl} and all(
+        p["modified"] == sim.now.strftime("%Y-%m-%d %H:%M:%S") for p in after)
     # no change, no new modified
     one = nl[0]["ID"]
     sim.advance(seconds=60)
@@ -253,7 +257,8 @@ def test_data_request_lifecycle(api: httpx.Client, sim: Simulator) -> None:
     assert r.status_code == 201
     rid = r.headers["X-Created"]
     assert r.content == b""  # datarequest_post_body=empty (literal); test_simulator_quirks covers json and text
-    assert get(api, f"datarequest/{rid}/status") == {"status": "pending", "available": 0, "content-type": "application/json"}
+    assert get(api, f"datarequest/{rid}/status") == {"status": "pending", "available": 0,
+                                                     "content-type": "application/json"}
     r = api.get(f"datarequest/{rid}/data")
     assert r.status_code == 404 and r.json() == {"error": {"message": "Data not available"}}
     v1 = httpx.get(f"{sim.base_url}/v1/datarequest/{rid}", params={"access_token": sim.access_token})

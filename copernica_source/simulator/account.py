@@ -107,7 +107,8 @@ class Account:
                 for kind in ("deliveries", "impressions", "clicks"):
                     t = product.tables[kind]
                     seq = t.seq_destination(j, d, t.count())
-                    rows += [[f"{name}-{kind}", row] for row in t.rows((seq.at(p) for p in range(min(len(seq), 20))), True)]
+                    first = (seq.at(p) for p in range(min(len(seq), 20)))
+                    rows += [[f"{name}-{kind}", row] for row in t.rows(first, True)]
         return rows
 
 

@@ -25,7 +25,8 @@ class DataRequest:
 
 
 class DataRequests:
-    def __init__(self, seed: int, delay_s: float, expiry_s: float, build: Callable[[str, str], list[list[Any]]]) -> None:
+    def __init__(self, seed: int, delay_s: float, expiry_s: float,
+                 build: Callable[[str, str], list[list[Any]]]) -> None:
         self.seed = seed
         self.delay_s = delay_s
         self.expiry_s = expiry_s

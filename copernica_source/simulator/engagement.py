@@ -44,7 +44,8 @@ class Product:
         self.cond_fields = {k: _html_cond_fields(k, q.html_id_filter) for k in KINDS}
         self.emailings = Emailings(product, cfg, clock, layout)
         offset = 0 if self.html else 10
-        self.tables = {k: EventTable(self.emailings, k, n + offset, cfg.events, clock) for n, k in enumerate(EVENT_KINDS)}
+        self.tables = {k: EventTable(self.emailings, k, n + offset, cfg.events, clock)
+                       for n, k in enumerate(EVENT_KINDS)}
         self._selections: dict[tuple[Any, ...], Any] = {}
 
     # --- emailings ----------------------------------------------------------------------
@@ -125,7 +126,8 @@ class Product:
         js = [j for j in range(lo, max(lo, hi)) if keep(j)]
         if self.quirks.emailings_order == "desc":
             js.reverse()
-        return Listing(lambda: len(js), lambda s, n: (self.emailing_row(j, False) for j in js[s:None if n is None else s + n]))
+        return Listing(lambda: len(js),
+                       lambda s, n: (self.emailing_row(j, False) for j in js[s:None if n is None else s + n]))
 
     def snapshot(self, j: int) -> dict[str, Any]:
         name, email = self.emailings.sender(j)
@@ -254,7 +256,8 @@ class Product:
         row = {key: str(e.internal(j, d))}
         if variant != "emailing":
             row["messageID"] = self.message_id(j, d)
-        row.update(timestampsent=ts, profile=str(pid), subprofile=None if sid is None else str(sid), mailing=str(e.id(j)))
+        row.update(timestampsent=ts, profile=str(pid), subprofile=None if sid is None else str(sid),
+                   mailing=str(e.id(j)))
         if variant == "all":
             row["unsubscribed"] = self.unsubscribed(j, d)
         return row
@@ -315,7 +318,8 @@ class Product:
         for k in ("abuses", "clicks", "deliveries", "errors", "impressions"):
             t = self.tables[k]
             total = len(t.seq_destination(j, d, t.count()))
-            out[k] = {"total": total, "unique": min(total, 1)} if (not self.html and k == "clicks") else {"total": total}
+            unique = not self.html and k == "clicks"
+            out[k] = {"total": total, "unique": min(total, 1)} if unique else {"total": total}
         out["retries"] = {"total": max(0, out["deliveries"]["total"] - 1)}
         t = self.tables["unsubscribes"]
         total = len(t.seq_destination(j, d, t.count()))
@@ -334,10 +338,13 @@ def _html_cond_fields(kind: str, mode: str) -> frozenset[str]:
 
 
 _HTML_KEYS = {
-    "clicks": {"link_id", "link", "link_title", "ip", "useragent", "referer", "emailing", "destination", "profile", "subprofile"},
+    "clicks": {"link_id", "link", "link_title", "ip", "useragent", "referer", "emailing", "destination", "profile",
+               "subprofile"},
     "deliveries": {"attempt", "smtp-response", "emailing", "destination", "profile", "subprofile"},
     "impressions": {"ip", "useragent", "device", "referer", "emailing", "destination", "profile", "subprofile"},
-    "errors": {"errorcode", "description", "errortype", "errortypedescription", "emailing", "destination", "profile", "subprofile"},
+    "errors": {"errorcode", "description", "errortype", "errortypedescription", "emailing", "destination", "profile",
+               "subprofile"},
     "unsubscribes": {"source", "success", "emailing", "destination", "profile", "subprofile"},
-    "abuses": {"recognized_as", "feedback_type", "arf_version", "details", "emailing", "destination", "profile", "subprofile"},
+    "abuses": {"recognized_as", "feedback_type", "arf_version", "details", "emailing", "destination", "profile",
+               "subprofile"},
 }

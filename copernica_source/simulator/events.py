@@ -33,14 +33,16 @@ KINDS: dict[str, tuple[float, float]] = {
 
 LINKS = [
     ("{webversion}", ""), ("https://www.example.com/sale?utm_source=copernica", "Bekijk de aanbieding"),
-    ("https://www.example.fr/événements/été", "Événements d'été ☀️"), ("https://shop.example.de/straße/müller", "Zum Shop"),
+    ("https://www.example.fr/événements/été", "Événements d'été ☀️"),
+    ("https://shop.example.de/straße/müller", "Zum Shop"),
     ("https://www.example.com/unsubscribe", "Afmelden"), ("https://example.jp/新着", "新着情報"),
     ("http://www.myshop.nl/promotions/customer/{$profile.customerid}", "Jouw voordeel 🎁"),
 ]
 AGENTS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
-    "Microsoft Outlook 16.0", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17.1 Safari/605.1.15",
+    "Microsoft Outlook 16.0",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_1) AppleWebKit/605.1.15 Version/17.1 Safari/605.1.15",
     "Mozilla/5.0 (Linux; Android 14; SM-S911B) AppleWebKit/537.36 Chrome/119.0 Mobile Safari/537.36",
 ]
 DEVICES = ["desktop", "mobile", "tablet", "unknown", "desktop", "mobile"]
@@ -296,7 +298,8 @@ class EventTable:
                            "link_title": LINKS[k][1], "timestamp": ts, "ip": _ip(h),
                            "useragent": AGENTS[(h >> 40) % len(AGENTS)], "referer": REFERERS[(h >> 44) % len(REFERERS)]}
                 elif kind == "deliveries":
-                    row = {"ID": sid_, "timestamp": ts, "attempt": str(rnd), "smtp-response": SMTP[(h >> 8) % len(SMTP)]}
+                    row = {"ID": sid_, "timestamp": ts, "attempt": str(rnd),
+                           "smtp-response": SMTP[(h >> 8) % len(SMTP)]}
                 elif kind == "impressions":
                     row = {"ID": sid_, "timestamp": ts, "ip": _ip(h), "useragent": AGENTS[(h >> 40) % len(AGENTS)],
                            "device": DEVICES[(h >> 4) % len(DEVICES)], "referer": REFERERS[(h >> 44) % len(REFERERS)]}
@@ -329,14 +332,15 @@ class EventTable:
                            device=DEVICES[(h >> 4) % len(DEVICES)], destination=dest)
             elif kind == "errors":
                 code, desc, etype, _ = ERRORS[h % len(ERRORS)]
-                row.update(timestamp=ts, status=None, errorcode=code, description=desc, errortype=etype, destination=dest)
+                row.update(timestamp=ts, status=None, errorcode=code, description=desc, errortype=etype,
+                           destination=dest)
             elif kind == "unsubscribes":
                 row.update(timestamp=ts, destination=dest, source="link" if h % 4 else "email")
                 if with_profile:
                     row["success"] = h % 10 != 0
             else:
-                row.update(timestamp=ts, report={} if h % 3 else {"feedback-type": "abuse", "user-agent": "SomeISP/1.0"},
-                           destination=dest)
+                report = {} if h % 3 else {"feedback-type": "abuse", "user-agent": "SomeISP/1.0"}
+                row.update(timestamp=ts, report=report, destination=dest)
             if with_profile:
                 pid, sub = profile_of(j, d)
                 row["profile"] = str(pid)

@@ -197,7 +197,8 @@ class Store:
 
     def add(self, rid: int, owner: int, fields: dict[str, str], when: int, profile: int = 0,
             interests: list[str] | None = None) -> Record:
-        full = {f.name: f.default if f.type not in ("select",) else (f.default or "") for f in self.owner_def(owner).fields}
+        full = {f.name: f.default if f.type not in ("select",) else (f.default or "")
+                for f in self.owner_def(owner).fields}
         full.update(fields)
         h = mix(self.seed, rid, 77)
         rec = Record(rid, owner, full, f"{mix(h, 5):016x}{mix(h, 6):016x}", when, when, interests or [], profile)
@@ -292,7 +293,8 @@ class Store:
                 self._cache.clear()
             self._cache[key] = ids
         found = ids
-        return Listing(lambda: len(found), lambda s, lim: [render(i, dataonly) for i in found[s:None if lim is None else s + lim]])
+        return Listing(lambda: len(found),
+                       lambda s, lim: [render(i, dataonly) for i in found[s:None if lim is None else s + lim]])
 
     def _id_seq(self, owner: int, conds: list[Condition]) -> Seq:
         lo, hi = self.base_range(owner)
@@ -324,7 +326,8 @@ class Store:
             return out
         if orderby == "modified":
             return sorted(ids, key=lambda r: (self.modified(r), r), reverse=desc)
-        fdef = next((f for f in self.owner_def(owner).fields if f.name.lower() == orderby or str(f.id) == orderby), None)
+        fdef = next((f for f in self.owner_def(owner).fields if f.name.lower() == orderby or str(f.id) == orderby),
+                    None)
         if fdef is None:
             return sorted(ids, reverse=desc)
         numeric = fdef.type in ("integer", "float", "foreign_key")
@@ -398,7 +401,9 @@ class Profiles(Store):
         if name == "country":
             return f.options[(h >> 28) % len(f.options)]
         if name == "notes":
-            return "" if h & 16 else f"Prefers {CITIES[(h >> 30) % len(CITIES)]} store ★\nCalled on {clk.fmt_date(self.clock.start)}"
+            if h & 16:
+                return ""
+            return f"Prefers {CITIES[(h >> 30) % len(CITIES)]} store ★\nCalled on {clk.fmt_date(self.clock.start)}"
         if name == "mobile":
             return "" if h & 32 else f"+316{(h >> 32) % 100000000:08d}"
         if name == "account":
@@ -414,7 +419,8 @@ class Profiles(Store):
         assert rec is not None
         fields = {k: "" for k in rec.fields} if rec.removed is not None else dict(rec.fields)
         if dataonly:
-            return {"ID": str(rid), "fields": fields, "interests": list(rec.interests), "modified": clk.fmt(rec.modified)}
+            return {"ID": str(rid), "fields": fields, "interests": list(rec.interests),
+                    "modified": clk.fmt(rec.modified)}
         return {"ID": str(rid), "fields": fields, "interests": list(rec.interests), "database": str(rec.owner),
                 "secret": rec.secret, "created": clk.fmt(rec.created), "modified": clk.fmt(rec.modified),
                 "removed": False if rec.removed is None else clk.fmt(rec.removed)}
@@ -429,7 +435,8 @@ class Profiles(Store):
             rec.modified = self.clock.now
             self.changed()
 
-    def create(self, db: int, fields: dict[str, str], interests: list[str] | None = None, when: int | None = None) -> Record:
+    def create(self, db: int, fields: dict[str, str], interests: list[str] | None = None,
+               when: int | None = None) -> Record:
         rid = self.next_id
         self.next_id += 1
         return self.add(rid, db, fields, self.clock.now if when is None else when, interests=interests)

@@ -78,8 +78,8 @@ def register(router: Router, acc: Account) -> None:
         return render
 
     def created(req: Request, rid: int, kind: str = "profile") -> Response:
-        return Response(201, headers={"X-Created": str(rid), "X-location": f"{req.base_url}/v{req.version}/{kind}/{rid}"},
-                        created_id=str(rid))
+        location = f"{req.base_url}/v{req.version}/{kind}/{rid}"
+        return Response(201, headers={"X-Created": str(rid), "X-location": location}, created_id=str(rid))
 
     def no_content(headers: dict[str, str] | None = None) -> Response:
         return Response(204, headers=headers or {})
@@ -177,7 +177,8 @@ def register(router: Router, acc: Account) -> None:
         database(req).id, req.conds, req.params, render_profile(req)))
     add("GET", f"database/{ID}/profileids", lambda req: id_list(profiles.live_ids(database(req).id)))
     add("GET", f"view/{ID}/profiles", lambda req: (lambda v: profiles.listing(
-        v.owner, req.conds, req.params, render_profile(req), view_filter(v, profiles)))(entity(st.views, req.match["id"])))
+        v.owner, req.conds, req.params, render_profile(req), view_filter(v, profiles)))(
+            entity(st.views, req.match["id"])))
     add("GET", f"view/{ID}/profileids", lambda req: (lambda v: id_list(profiles.matching(
         v.owner, [], view_filter(v, profiles)[1])))(entity(st.views, req.match["id"])))
     add("GET", f"profile/{ID}", lambda req: render_profile(req)(profile_id(req.match["id"]), False))

@@ -81,10 +81,12 @@ MODIFIED_FIELD = FieldDef(1017, "modified", "text", "2001-01-01 00:00:00")
 
 
 def _db1() -> Database:
-    f = [FieldDef(1001, "firstname", "text"), FieldDef(1002, "lastname", "text"), FieldDef(1003, "email", "email", length=100),
-         FieldDef(1004, "customerid", "integer", "0"), FieldDef(1005, "age", "integer", "0"), FieldDef(1006, "score", "float", "0"),
-         FieldDef(1007, "birthdate", "date"), FieldDef(1008, "last_order", "empty_date"), FieldDef(1009, "signup", "datetime"),
-         FieldDef(1010, "last_login", "empty_datetime"), FieldDef(1011, "country", "select", "NL", COUNTRIES),
+    f = [FieldDef(1001, "firstname", "text"), FieldDef(1002, "lastname", "text"),
+         FieldDef(1003, "email", "email", length=100), FieldDef(1004, "customerid", "integer", "0"),
+         FieldDef(1005, "age", "integer", "0"), FieldDef(1006, "score", "float", "0"),
+         FieldDef(1007, "birthdate", "date"), FieldDef(1008, "last_order", "empty_date"),
+         FieldDef(1009, "signup", "datetime"), FieldDef(1010, "last_login", "empty_datetime"),
+         FieldDef(1011, "country", "select", "NL", COUNTRIES),
          FieldDef(1012, "notes", "big", length=65535), FieldDef(1013, "mobile", "phone_gsm", length=50),
          FieldDef(1014, "account", "foreign_key", "0"), FieldDef(1015, "newsletter", "select", "yes", ("yes", "no")),
          FieldDef(1016, "city", "text")]
@@ -94,18 +96,20 @@ def _db1() -> Database:
 
 
 def _db2() -> Database:
-    f = [FieldDef(2001, "email", "email", length=100), FieldDef(2002, "company", "text"), FieldDef(2003, "contact", "text"),
-         FieldDef(2004, "tier", "select", "bronze", ("bronze", "silver", "gold")), FieldDef(2005, "customerid", "integer", "0")]
-    return Database(2, "Partners", "Business partners ✓", "2021-06-01 09:00:00", tuple(f), ((601, "b2b", "segments"),
-                                                                                           (602, "partner", "segments")))
+    f = [FieldDef(2001, "email", "email", length=100), FieldDef(2002, "company", "text"),
+         FieldDef(2003, "contact", "text"), FieldDef(2004, "tier", "select", "bronze", ("bronze", "silver", "gold")),
+         FieldDef(2005, "customerid", "integer", "0")]
+    interests = ((601, "b2b", "segments"), (602, "partner", "segments"))
+    return Database(2, "Partners", "Business partners ✓", "2021-06-01 09:00:00", tuple(f), interests)
 
 
 COLLECTION_FIELDS = {
     101: (FieldDef(3001, "order_number", "integer", "0"), FieldDef(3002, "amount", "float", "0"),
-          FieldDef(3003, "order_date", "datetime"), FieldDef(3004, "status", "select", "new", ("new", "paid", "shipped")),
-          FieldDef(3005, "product", "text")),
+          FieldDef(3003, "order_date", "datetime"),
+          FieldDef(3004, "status", "select", "new", ("new", "paid", "shipped")), FieldDef(3005, "product", "text")),
     102: (FieldDef(3101, "channel", "select", "email", ("email", "sms", "post")), FieldDef(3102, "topic", "text")),
-    201: (FieldDef(4001, "subject", "text"), FieldDef(4002, "opened", "datetime"), FieldDef(4003, "priority", "integer", "0")),
+    201: (FieldDef(4001, "subject", "text"), FieldDef(4002, "opened", "datetime"),
+          FieldDef(4003, "priority", "integer", "0")),
 }
 
 

@@ -82,7 +82,8 @@ src = rest_api_source({
                              'total_path': 'total', 'maximum_offset': rows}},
     'resource_defaults': {'primary_key': 'ID', 'write_disposition': 'merge'},
     'resources': [{'name': table, 'endpoint': {'path': os.environ['API_PATH'], 'data_selector': 'data'}}]})
-p = dlt.pipeline('bench_peer', destination=dlt.destinations.duckdb(d + '/p.duckdb'), dataset_name='peer', pipelines_dir=d)
+p = dlt.pipeline('bench_peer', destination=dlt.destinations.duckdb(d + '/p.duckdb'), dataset_name='peer',
+                 pipelines_dir=d)
 t = time.perf_counter(); info = p.run(src); info.raise_on_failed_jobs(); dt = time.perf_counter() - t
 with p.sql_client() as c: n = c.execute_sql(f'select count(*) from peer.{table}')[0][0]
 print(json.dumps({'name': 'dlt rest_api (defaults)', 'rows': n, 'seconds': dt, 'peak_mb': _peak_mb()}))

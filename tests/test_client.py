@@ -124,16 +124,17 @@ def html_server() -> Any:
 
 
 def test_a_wrong_auth_url_is_named_not_blamed_on_the_token(copernica_simulator: Any, html_server: str) -> None:
-    with CopernicaClient(copernica_simulator.access_token, copernica_simulator.base_url, auth_url=html_server) as c:
-        with pytest.raises(Exception) as info:
-            c.get("identity")
+    with (
+        CopernicaClient(copernica_simulator.access_token, copernica_simulator.base_url, auth_url=html_server) as c,
+        pytest.raises(Exception) as info,
+    ):
+        c.get("identity")
     message = str(info.value)
     assert "auth_url" in message and "HTTP 404" in message and "does not look like" in message
     assert "rejected the access token" not in message
 
 
 def test_a_base_url_that_is_not_copernica_says_so_on_one_line(html_server: str) -> None:
-    with CopernicaClient("some-token", html_server, api_version=3) as c:
-        with pytest.raises(CopernicaAPIError) as info:
-            c.get("identity")
+    with CopernicaClient("some-token", html_server, api_version=3) as c, pytest.raises(CopernicaAPIError) as info:
+        c.get("identity")
     assert "\n" not in str(info.value) and "HTML page" in str(info.value) and "base_url" in str(info.value)

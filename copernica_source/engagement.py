@@ -72,7 +72,8 @@ def _id_cursor_events(account: Account, product: str, spec: TableSpec) -> DltRes
     """html events: `fields[]=id>N` from the last ID loaded; start/end dates filter on timestamp.
 
     Copernica's pages promise the ID filter only on some of these lists and ignore filters a list does not
-    support, so each run asks first (one tiny request): a list that ignores it is read by the documented
+    support, so a first load asks (one tiny request) and later runs see it on their first page: a list that
+    ignores it is read by the documented
     timestamp filter instead, in disjoint windows from the last loaded time minus `lookback_days` (kept in
     resource state); the ID cursor then drops rows loaded before. With `end_date` the run is a backfill: it
     ignores and keeps the incremental state."""

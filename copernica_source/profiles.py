@@ -20,7 +20,8 @@ How a run reads one database (or collection), so that nothing changing meanwhile
 
 What the pages leave open, and how each reading is met (docs/assumptions.md): `profileids` may be paged
 (default 100) or whole, and may ignore `start`: it is paged by start/limit, and deletions are reconciled only
-when the list is provably complete (as many distinct IDs as the list's `total`, the same before and after);
+when the list is provably complete (as many distinct IDs as the list's `total`, the same before and after) or,
+without a total, walked to its end and each missing ID confirmed gone by its own GET;
 a deletion pass that would remove more than `max_deletion_share` of a table is held back with a message. A
 real field named `modified` takes over the `fields[]=modified` filter (rmuit), so such an owner is read whole
 each run; a field named `id` takes over `fields[]=id`, so that owner is read by offset instead of ID ranges.
@@ -98,6 +99,11 @@ class Owner:
     constants: dict[str, int] = field(default_factory=dict)  # columns known for deletion rows
     interests: tuple[tuple[str, str], ...] = ()  # (column, interest name)
     shadowed: frozenset[str] = frozenset()  # system properties a real field shares a name with ("modified", "id")
+
+    @property
+    def entity(self) -> str:
+        """What one row is in Copernica's paths: `profile` or `subprofile`."""
+        return "subprofile" if "collection" in self.constants else "profile"
 
 
 def profile_resources(account: Account, options: ProfileOptions) -> list[DltResource]:
@@ -223,13 +229,13 @@ def _read_owner(
                                                     ("total", "true")]) or {}
     total = total_of(probe)  # None: the server sent no total, so how much changed is unknown (read, never skip)
     newest = (rows_of(probe) or [{}])[0].get("modified")
-    every = total if cursor is None else total_of(client.get(owner.list_path, [("limit", 1), ("total", "true")]))
     live: list[int] = []
-    after: int | None = None
+    every = after = None  # the whole list's total before and after its IDs are read
     listed_all = walked = False  # the ID list is provably complete / was walked to its end without repeats
     if options.detect_deletions or cursor is None or (total or 0) > s.page_size:
+        every = total if cursor is None else _whole_total(client, owner)
         live, walked = _live_ids(client, owner.ids_path, s.page_size)
-        after = total_of(client.get(owner.list_path, [("limit", 1), ("total", "true")]))
+        after = _whole_total(client, owner)
         listed_all = every is not None and every == after == len(live)
     reader = _reader(account, owner)
     loaded: list[pa.Array] = []
@@ -251,7 +257,7 @@ def _read_owner(
             "ignores start, or one that changed while it was read); nothing is deleted on an incomplete list. Rows "
             "deleted in Copernica stay until a full read: copernica load --resources %s --full-refresh",
             owner.table, owner.ids_path, f"{len(live):,}", told,
-            "subprofiles" if "collection" in owner.constants else "profiles",
+            f"{owner.entity}s",
         )
         new_state["ids"] = encode_ids(pc.unique(pa.concat_arrays([known, *loaded])).to_pylist())
         return
@@ -272,9 +278,8 @@ def _read_owner(
 
 def _confirmed_gone(account: Account, owner: Owner, ids: list[int]) -> list[int]:
     """The IDs Copernica really no longer has (unknown, or shown as removed): one GET each, side by side."""
-    entity = "subprofile" if "collection" in owner.constants else "profile"
     reader = Reader(account.client, owner.schema, account.settings.timezone, keep_raw=True, expect_missing=True)
-    seeds, handle = objects_plan((f"{entity}/{i}", i) for i in ids)
+    seeds, handle = objects_plan((f"{owner.entity}/{i}", i) for i in ids)
     confirmed = []
     for page in run(reader, seeds, handle, account.settings.max_concurrency):
         raw = page.raw if isinstance(page.raw, dict) else None
@@ -302,6 +307,11 @@ def _plans(
     yield id_ranges_plan(reader, owner.list_path, changed + by_id, ranges)
     if newest is not None:
         yield id_ranges_plan(reader, owner.list_path, [("fields[]", f"modified>={newest}"), *by_id], [(0, None)])
+
+
+def _whole_total(client: Any, owner: Owner) -> int | None:
+    """How many (sub)profiles the owner's list holds, unfiltered; None when Copernica sends no total."""
+    return total_of(client.get(owner.list_path, [("limit", 1), ("total", "true")]))
 
 
 def _live_ids(client: Any, path: str, page_size: int) -> tuple[list[int], bool]:

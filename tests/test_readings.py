@@ -152,14 +152,23 @@ def _profile_count(tmp_path: Path) -> int:
         con.close()
 
 
+def _loaded_then_deleted(
+    tmp_path: Path, factory: Any, monkeypatch: pytest.MonkeyPatch, how_many: Any
+) -> tuple[Any, list[int]]:
+    """A first `copernica load --resources profiles`, then the first `how_many(ids)` profiles of database 1 deleted
+    in Copernica; returns the simulator and the IDs the database had."""
+    sim = factory(**SMALL)
+    assert _cli_load(tmp_path, sim, monkeypatch) == 0
+    ids = sorted(truth(sim, "database/1/profiles"))
+    _delete_profiles(sim, ids[: how_many(ids)])
+    return sim, ids
+
+
 def test_a_mass_delete_is_held_back_with_one_line_and_a_setting_lets_it_go(
     tmp_path: Path, copernica_simulator_factory: Any, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    sim = copernica_simulator_factory(**SMALL)
-    assert _cli_load(tmp_path, sim, monkeypatch) == 0
-    ids = sorted(truth(sim, "database/1/profiles"))
-    _delete_profiles(sim, ids[: len(ids) // 2])  # half the database
+    sim, ids = _loaded_then_deleted(tmp_path, copernica_simulator_factory, monkeypatch, lambda ids: len(ids) // 2)
     capsys.readouterr()
 
     assert _cli_load(tmp_path, sim, monkeypatch) == 0
@@ -179,10 +188,7 @@ def test_a_small_delete_is_applied(
     tmp_path: Path, copernica_simulator_factory: Any, monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    sim = copernica_simulator_factory(**SMALL)
-    assert _cli_load(tmp_path, sim, monkeypatch) == 0
-    ids = sorted(truth(sim, "database/1/profiles"))
-    _delete_profiles(sim, ids[:3])
+    sim, ids = _loaded_then_deleted(tmp_path, copernica_simulator_factory, monkeypatch, lambda ids: 3)
     assert _cli_load(tmp_path, sim, monkeypatch) == 0
     assert "held back" not in capsys.readouterr().out
     assert _profile_count(tmp_path) == len(ids) - 3

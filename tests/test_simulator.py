@@ -304,10 +304,12 @@ def test_auth(sim: Simulator) -> None:
 
 
 def test_expired_jwt(copernica_simulator_factory: Any) -> None:
-    s = copernica_simulator_factory(jwt_lifetime_s=1, events=100)
+    # 3 s: `exp` is whole seconds, so a 1 s JWT issued late in a second could expire before a loaded machine
+    # sends the first request
+    s = copernica_simulator_factory(jwt_lifetime_s=3, events=100)
     jwt = jwt_for(s)
     assert httpx.get(s.base_url + "/v4/html/emailings", headers={"Authorization": f"Bearer {jwt}"}).status_code == 200
-    time.sleep(2.1)
+    time.sleep(4.1)
     r = httpx.get(s.base_url + "/v4/html/emailings", headers={"Authorization": f"Bearer {jwt}"})
     assert r.status_code == 400 and r.json() == {"error": {"message": "Invalid access token"}}
 

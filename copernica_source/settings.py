@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any, TypedDict, Unpack
 
 import dlt
@@ -13,6 +14,10 @@ from dlt.common.typing import TSecretStrValue
 
 from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient, RetryPolicy
 from copernica_source.errors import ConfigurationError
+
+DUCKDB_FILE = "copernica.duckdb"
+DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
+DUCKDB_MEMORY_LIMIT = "256MB"
 
 
 class ConnectionOverrides(TypedDict, total=False):
@@ -79,3 +84,14 @@ def listed(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple, set)):
         return list(value)
     return [value]
+
+
+def duckdb_destination(path: str | os.PathLike[str], memory_limit: str | None = DUCKDB_MEMORY_LIMIT) -> Any:
+    """DuckDB with a bounded buffer for the loader's merges (it spills to disk beyond it): without a limit DuckDB
+    may take most of the machine's memory to merge a large first load."""
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    # absolute: dlt keeps the resolved path in the pipeline's state, and a relative one would follow the cwd
+    path = os.path.abspath(path)
+    config = {"memory_limit": memory_limit} if memory_limit else None
+    return dlt.destinations.duckdb(DuckDbCredentials(path, global_config=config))

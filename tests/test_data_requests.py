@@ -222,7 +222,8 @@ def test_invalid_email_fails_before_anything_is_asked(make_sim: Any, tmp_path: P
         run(sim, make_pipeline(tmp_path), ["email:ok@example.com", "email:not-an-address"])
     done = subprocess.run(_cli(tmp_path, "--email", "a@b.nl", "--email", "x@@y"), env=_env(sim),
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 1 and done.stderr.strip().splitlines()[-1] == "error: invalid e-mail address 'x@@y'"
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("error: invalid e-mail address 'x@@y': it has ")
     assert not [r for r in sim.requests if "datarequest" in r.path]
 
 

@@ -22,7 +22,7 @@ import pytest
 from copernica_source import copernica_profiles
 from copernica_source.cli import main
 from copernica_source.client import CopernicaClient
-from copernica_source.destination import read_results
+from copernica_source.push import read_results
 
 DOMAIN = "push.example"  # keys of the profiles these tests make, apart from the simulator's own
 SIM = dict(events=200, emailings=2, destinations_per_emailing=5, profiles=50)
@@ -226,7 +226,7 @@ def test_mixed_bad_rows_are_rejected_with_reasons_and_good_rows_written(sim: Any
     assert len(by_row) == len(lines)  # nothing silently dropped
     assert by_row[1]["action"] == "created" and by_row[6]["action"] == "created"
     assert by_row[2]["action"] == "rejected" and "key is missing" in by_row[2]["message"]
-    assert by_row[3]["action"] == "rejected" and "not an email" in by_row[3]["message"]
+    assert by_row[3]["action"] == "rejected" and "not an e-mail address: it has no @" in by_row[3]["message"]
     assert by_row[4]["action"] == "rejected" and "not an integer" in by_row[4]["message"]
     assert by_row[5]["action"] == "rejected" and "malformed CSV" in by_row[5]["message"]
     assert by_row[7]["action"] == "rejected" and "operator" in by_row[7]["message"]

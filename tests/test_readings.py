@@ -11,7 +11,7 @@ import pytest
 
 from copernica_source.cli import main
 from copernica_source.client import CopernicaClient
-from copernica_source.destination import read_results
+from copernica_source.push import read_results
 from copernica_source.structure_tables import STRUCTURE_TABLES
 from tests.conftest import SMALL, connection, load, make_pipeline, query, table_ids
 from tests.test_data_requests import FAST, posts, profile_ids

@@ -20,7 +20,8 @@ from _harness import PEAK_RSS, RAW_DOWNLOAD, REST_API_PEER, print_table, run_chi
 SOURCE = PEAK_RSS + """
 import json, os, tempfile, time, dlt
 from copernica_source import copernica_source
-from copernica_source.load_command import duckdb_destination, use_system_allocator
+from copernica_source.cli.load import use_system_allocator
+from copernica_source.settings import duckdb_destination
 use_system_allocator()  # as `copernica load` runs
 d = tempfile.mkdtemp()
 os.environ['DLT_DATA_DIR'] = d

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -18,24 +17,13 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import CopernicaError
+from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, DUCKDB_MEMORY_LIMIT, duckdb_destination
 from copernica_source.source import copernica_source
 
 DEMO_EVENTS = 20_000
 DEFAULT_PIPELINE = "copernica"
 DEMO_PIPELINE = "copernica_demo"
-DUCKDB_FILE = "copernica.duckdb"
 DEMO_DUCKDB_FILE = "copernica_demo.duckdb"  # the demo never writes into a real account's tables
-DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
-DUCKDB_MEMORY_LIMIT = "256MB"
-
-
-def duckdb_destination(path: str, memory_limit: str | None = DUCKDB_MEMORY_LIMIT) -> Any:
-    """DuckDB with a bounded buffer for the loader's merges (it spills to disk beyond it): without a limit DuckDB
-    may take most of the machine's memory to merge a large first load."""
-    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
-
-    config = {"memory_limit": memory_limit} if memory_limit else None
-    return dlt.destinations.duckdb(DuckDbCredentials(path, global_config=config))
 
 
 def use_system_allocator() -> None:
@@ -135,10 +123,8 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
         destination: Any = args.destination
         if destination == "duckdb":
             limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit
-            # absolute: dlt keeps the resolved path in the pipeline's state, so a relative one would follow
-            # the pipeline to another folder instead of landing where the command runs
             path = args.duckdb_file or (DEMO_DUCKDB_FILE if args.demo else DUCKDB_FILE)
-            destination = duckdb_destination(os.path.abspath(path), limit)
+            destination = duckdb_destination(path, limit)
         pipeline_name = args.pipeline_name
         if args.demo and pipeline_name == DEFAULT_PIPELINE:
             pipeline_name = DEMO_PIPELINE  # the demo never touches the state of a real account's pipeline

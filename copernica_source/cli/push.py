@@ -10,239 +10,59 @@ the exit code is 1 when any row was rejected or failed.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import json
 import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import dlt
-import duckdb
-import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from copernica_source.destination import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CONCURRENCY,
-    MODES,
-    RowResult,
-    append_results,
-    close_writers,
-    copernica_profiles,
-    read_results,
-)
 from copernica_source.errors import ConfigurationError, CopernicaError
-from copernica_source.profile_validation import ROW_COLUMN, check_row, fetch_database, plan_columns
+from copernica_source.push.destination import DEFAULT_BATCH_SIZE, close_writers, copernica_profiles
+from copernica_source.push.inputs import (
+    InputData,
+    InputError,
+    apply_map,
+    read_csv_input,
+    read_duckdb_input,
+    read_jsonl_input,
+    read_parquet_input,
+)
+from copernica_source.push.journal import RowResult, append_results, read_results
+from copernica_source.push.validation import check_row, plan_columns
+from copernica_source.push.writer import DEFAULT_CONCURRENCY, MODES, fetch_database
 from copernica_source.settings import client_from_config
 
 TABLE_NAME = "profiles"
 DEFAULT_RESULTS = "push_profiles_results.csv"
-READ_BATCH = 10_000
 
 
-@dataclass
-class InputData:
-    """An input checked to be readable: its columns (after --map), batches with `_row`, and unreadable records."""
-
-    description: str
-    columns: list[str]
-    batches: Callable[[], Iterator[pa.RecordBatch]]
-    problems: list[RowResult] = field(default_factory=list)
-    rows: int = 0
 
 
-class InputError(ConfigurationError):
-    """The input cannot be read (missing, empty, malformed beyond single records)."""
 
 
 # -- readers ------------------------------------------------------------------------------------------------
-def _numbered(batches: Iterator[pa.RecordBatch], skip: set[int] | None = None) -> Iterator[pa.RecordBatch]:
-    """Add the 1-based input record number; records in `skip` (unreadable ones, reported apart) keep theirs."""
-    skip = skip or set()
-    n = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        numbers = []
-        for _ in range(batch.num_rows):
-            n += 1
-            while n in skip:
-                n += 1
-            numbers.append(n)
-        yield batch.append_column(ROW_COLUMN, pa.array(numbers, pa.int64()))
 
 
-def read_csv_input(path: str, delimiter: str = ",") -> InputData:
-    """All columns as text (typed later against the field definitions); empty cells are null.
-    A first pass with the csv module finds records with the wrong number of cells, by record and line."""
-    header: list[str] | None = None
-    problems: list[RowResult] = []
-    bad: set[int] = set()
-    rows = 0
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f, strict=True, delimiter=delimiter)
-            for record in reader:
-                if header is None:
-                    header = record
-                    continue
-                if not record:
-                    continue  # blank line, as pyarrow skips it
-                rows += 1
-                if len(record) != len(header):
-                    bad.add(rows)
-                    problems.append(RowResult(rows, None, "rejected", None,
-                                              f"malformed CSV record at line {reader.line_num}: {len(record)} cells, "
-                                              f"the header has {len(header)}"))
-    except csv.Error as exc:
-        raise InputError(f"{path}: malformed CSV: {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    if header is None or not any(h.strip() for h in header):
-        raise InputError(f"{path}: the file is empty (no header row)")
-    _check_header(path, header)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        reader = pacsv.open_csv(
-            path,
-            read_options=pacsv.ReadOptions(block_size=1 << 22),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
-            convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
-                                                 strings_can_be_null=True, null_values=[""]),
-        )
-        yield from _numbered(iter(reader), bad)
-
-    return InputData(path, list(header), batches, problems, rows - len(bad))
 
 
-def _check_header(path: str, header: list[str]) -> None:
-    blank = [i + 1 for i, h in enumerate(header) if not h.strip()]
-    if blank:
-        raise InputError(f"{path}: header column(s) {blank} have no name")
-    dupes = sorted(h for h, n in Counter(header).items() if n > 1)
-    if dupes:
-        raise InputError(f"{path}: duplicate column names {dupes}")
 
 
-def read_parquet_input(path: str) -> InputData:
-    try:
-        pf = pq.ParquetFile(path)
-    except (OSError, pa.ArrowInvalid) as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from None
-    columns = list(pf.schema_arrow.names)
-    if not columns:
-        raise InputError(f"{path}: the file is empty (no columns)")
-    _check_header(path, columns)
-    return InputData(path, columns, lambda: _numbered(pf.iter_batches(READ_BATCH)), [], pf.metadata.num_rows)
 
 
-def read_jsonl_input(path: str) -> InputData:
-    """One JSON object a line. Parsed line by line (not pyarrow.json), so one bad line is that row's rejection,
-    and a column holding numbers in one line and text in another is not a whole-file error; scalars become text
-    (typed later against the field definitions), lists stay lists (interests)."""
-    columns: dict[str, None] = {}
-    problems: list[RowResult] = []
-    bad: set[int] = set()
-    rows = 0
-    with open(path, "rb") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            rows += 1
-            reason: str | None
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
-                obj, reason = None, f"malformed JSON at line {line_no}: {exc}"
-            else:
-                reason = None if isinstance(obj, dict) else f"line {line_no} is not a JSON object"
-            if reason is None:
-                nested = [k for k, v in obj.items() if isinstance(v, dict)]
-                reason = f"line {line_no}: nested objects in {nested}" if nested else None
-            if reason:
-                bad.add(rows)
-                problems.append(RowResult(rows, None, "rejected", None, reason))
-                continue
-            columns.update(dict.fromkeys(obj))
-    if rows == 0:
-        raise InputError(f"{path}: the file is empty (no JSON lines)")
-    if not columns:  # not one line was an object: the file is not JSON lines at all (e.g. one JSON array)
-        raise InputError(f"{path}: not JSON lines (one JSON object a line): {problems[0].message}")
-    names = list(columns)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        out: list[dict[str, Any]] = []
-        n = 0
-        with open(path, "rb") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                n += 1
-                if n in bad:
-                    continue
-                obj = orjson.loads(line)
-                row = {c: _jsonl_value(obj.get(c)) for c in names}
-                row[ROW_COLUMN] = n
-                out.append(row)
-                if len(out) >= READ_BATCH:
-                    yield _jsonl_batch(out, names)
-                    out = []
-        if out:
-            yield _jsonl_batch(out, names)
-
-    return InputData(path, names, batches, problems, rows - len(bad))
 
 
-def _jsonl_value(v: Any) -> Any:
-    if v is None or isinstance(v, str):
-        return v
-    if isinstance(v, list):
-        return [None if i is None else str(i) for i in v]
-    if isinstance(v, bool):
-        return "1" if v else "0"
-    return str(v)
 
 
-def _jsonl_batch(rows: list[dict[str, Any]], names: list[str]) -> pa.RecordBatch:
-    types = {}
-    for c in names:
-        is_list = any(isinstance(r[c], list) for r in rows)
-        types[c] = pa.list_(pa.string()) if is_list else pa.string()
-        if is_list:  # a text value in a list column becomes a one-item list
-            for r in rows:
-                if isinstance(r[c], str):
-                    r[c] = [s for s in r[c].split(",")]
-    schema = pa.schema([(c, types[c]) for c in names] + [(ROW_COLUMN, pa.int64())])
-    return pa.RecordBatch.from_pylist(rows, schema=schema)
 
 
-def read_duckdb_input(path: str, table: str | None, query: str | None) -> InputData:
-    if not os.path.exists(path):
-        raise InputError(f"{path}: no such DuckDB file")
-    if bool(table) == bool(query):
-        raise InputError("with --duckdb give exactly one of --table NAME or --query SQL")
-    sql = query or "SELECT * FROM " + ".".join('"' + p.replace('"', '""') + '"' for p in str(table).split("."))
-    try:
-        with duckdb.connect(path, read_only=True) as con:
-            columns = [d[0] for d in con.execute(f"SELECT * FROM ({sql}) LIMIT 0").description]
-            rows = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
-    except duckdb.Error as exc:
-        raise InputError(f"{path}: {str(exc).splitlines()[0]}") from None
-    _check_header(path, columns)
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        with duckdb.connect(path, read_only=True) as con:
-            yield from _numbered(iter(con.sql(sql).to_arrow_reader(READ_BATCH)))
-
-    return InputData(f"{path}: {query or table}", columns, batches, [], rows)
 
 
 def open_input(args: argparse.Namespace) -> InputData:
@@ -279,28 +99,6 @@ def _format_of(path: str) -> str:
     raise InputError(f"{path}: cannot tell the format from the name; pass --format csv|tsv|parquet|jsonl")
 
 
-def apply_map(data: InputData, pairs: list[str]) -> InputData:
-    """--map src=dst renames input columns to Copernica field names."""
-    mapping: dict[str, str] = {}
-    for pair in pairs:
-        src, sep, dst = pair.partition("=")
-        if not sep or not src.strip() or not dst.strip():
-            raise ConfigurationError(f"--map takes SRC=DST, not {pair!r}")
-        mapping[src.strip()] = dst.strip()
-    if not mapping:
-        return data
-    missing = [s for s in mapping if s not in data.columns]
-    if missing:
-        raise ConfigurationError(f"--map names columns that are not in the input: {missing}")
-    columns = [mapping.get(c, c) for c in data.columns]
-    _check_header("after --map", columns)
-    inner = data.batches
-
-    def batches() -> Iterator[pa.RecordBatch]:
-        for b in inner():
-            yield b.rename_columns([mapping.get(c, c) for c in b.schema.names])
-
-    return InputData(data.description, columns, batches, data.problems, data.rows)
 
 
 # -- the command --------------------------------------------------------------------------------------------

@@ -17,13 +17,12 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from copernica_source.client import CopernicaClient
-from copernica_source.errors import ConfigurationError, NotFoundError
+from copernica_source.email_address import email_problem
+from copernica_source.errors import ConfigurationError
 
 ROW_COLUMN = "_row"  # input row number, added by push-profiles; never a field
 INTEGER_TYPES = frozenset({"integer", "foreign_key"})
 TEXT_TYPES = frozenset({"text", "email", "phone_fax", "phone_gsm", "select", "big"})
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 _PHONE = re.compile(r"^\+?[0-9 ()./-]+$")
 _INT_TEXT = re.compile(r"^[+-]?\d+$")
 _CANONICAL_INT = re.compile(r"^-?(0|[1-9]\d*)$")
@@ -52,37 +51,11 @@ class Database:
     interests: tuple[str, ...] = ()  # every interest the database declares
 
 
-def fetch_database(client: CopernicaClient, database: str | int) -> Database:
-    """The database (by ID or name, as Copernica accepts both) with its field definitions."""
-    ref = str(database).strip()
-    if not ref:
-        raise ConfigurationError("no database given: pass --database (an ID or a name)")
-    try:
-        entity = client.get(f"database/{ref}")
-    except NotFoundError:
-        raise ConfigurationError(f"Copernica has no database {ref!r} (by ID or name)") from None
-    db_id = int(entity["ID"])
-    fields = {str(f["name"]).lower(): _field_def(f) for f in _every_row(client, f"database/{db_id}/fields")}
-    interests = tuple(str(i["name"]) for i in _every_row(client, f"database/{db_id}/interests") if i.get("name"))
-    return Database(db_id, str(entity.get("name", ref)), fields, interests)
 
 
-def _every_row(client: CopernicaClient, path: str) -> list[dict[str, Any]]:
-    """A short list whole, by start/limit; a page is short against the `limit` the server echoes."""
-    out: list[dict[str, Any]] = []
-    start = 0
-    asked = 100 if client.api_version == 1 else 1000  # v1: "at most 100 objects" per call
-    while True:
-        page = client.get(path, {"start": start, "limit": asked})
-        rows = page.get("data", []) if isinstance(page, dict) else list(page or [])
-        out += [r for r in rows if isinstance(r, dict)]
-        start += len(rows)
-        served = page.get("limit", asked) if isinstance(page, dict) else asked
-        if not rows or len(rows) < int(served or asked):
-            return out
 
 
-def _field_def(f: Mapping[str, Any]) -> FieldDef:
+def field_def(f: Mapping[str, Any]) -> FieldDef:
     ftype = str(f.get("type") or "text").lower()
     try:
         length = int(f.get("length") or 0)
@@ -213,8 +186,9 @@ def convert_value(value: Any, fdef: FieldDef, tz: ZoneInfo) -> Any:
     if ftype in ("datetime", "empty_datetime"):
         return _to_datetime(value, tz)
     text = _to_text(value)
-    if ftype == "email" and text and not _EMAIL.match(text):
-        raise ValueError(f"{_show(text)} is not an email address")
+    problem = email_problem(text) if ftype == "email" and text else None
+    if problem:
+        raise ValueError(f"{_show(text)} is not an e-mail address: it {problem}")
     if ftype in ("phone_fax", "phone_gsm") and text and (not _PHONE.match(text) or sum(c.isdigit() for c in text) < 3):
         raise ValueError(f"{_show(text)} is not a phone number")
     if ftype == "select" and text and fdef.options and text not in fdef.options:

@@ -10,19 +10,11 @@ import os
 import sys
 from typing import Any
 
-import dlt
-
-from copernica_source.datarequests import (
-    DEFAULT_TIMEOUT,
-    DELIVERED,
-    PENDING,
-    default_pipeline,
-    make_subjects,
-    read_subjects,
-    request_data,
-)
+from copernica_source.datarequests.api import DELIVERED, PENDING
+from copernica_source.datarequests.resource import DEFAULT_TIMEOUT, default_pipeline, request_data
+from copernica_source.datarequests.subjects import make_subjects, read_subjects
 from copernica_source.errors import ConfigurationError
-from copernica_source.load_command import DEFAULT_DATASET
+from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, duckdb_destination
 
 
 def add_data_request_command(commands: Any) -> None:
@@ -42,7 +34,7 @@ def add_data_request_command(commands: Any) -> None:
     p.add_argument("--no-store-data", action="store_true",
                    help="keep the data out of the destination (the table then tracks requests only)")
     p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
-    p.add_argument("--duckdb-file", default="copernica.duckdb", help="DuckDB file for --destination duckdb")
+    p.add_argument("--duckdb-file", default=DUCKDB_FILE, help="DuckDB file for --destination duckdb")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"dataset (schema) name (default {DEFAULT_DATASET})")
     p.add_argument("--pipelines-dir", default=None, help="where dlt keeps the pending request IDs (default ~/.dlt)")
     p.add_argument("--api-version", type=int, choices=(1, 4), default=None, help="REST API version (default 4)")
@@ -63,8 +55,7 @@ def run_data_request(args: argparse.Namespace) -> int:
         raise ConfigurationError(f"--output {args.output} is a file; give a directory (it is created if missing)")
     destination: Any = args.destination
     if destination == "duckdb":
-        # absolute: dlt keeps the resolved path in the pipeline's state (see load_command)
-        destination = dlt.destinations.duckdb(os.path.abspath(args.duckdb_file))
+        destination = duckdb_destination(args.duckdb_file)
     pipeline = default_pipeline(dataset=args.dataset, pipelines_dir=args.pipelines_dir, destination=destination)
     outcomes = request_data(
         subjects, pipeline=pipeline, report=args.report, wait=args.wait, timeout=args.timeout, output_dir=args.output,

@@ -27,10 +27,10 @@ def main(argv: list[str] | None = None) -> int:
         return simulator_main(argv[1:])
     parser = argparse.ArgumentParser(prog="copernica", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from copernica_source.check_command import add_check_command
-    from copernica_source.datarequest_command import add_data_request_command
-    from copernica_source.load_command import add_load_command
-    from copernica_source.push_command import add_push_profiles_command
+    from copernica_source.cli.check import add_check_command
+    from copernica_source.cli.data_request import add_data_request_command
+    from copernica_source.cli.load import add_load_command
+    from copernica_source.cli.push import add_push_profiles_command
 
     add_load_command(commands)
     add_push_profiles_command(commands)

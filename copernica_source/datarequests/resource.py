@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
-from pathlib import Path
 from typing import Any, TypeVar, Unpack
-from urllib.parse import quote
 
 import dlt
 import orjson
@@ -28,22 +24,38 @@ from dlt.extract.resource import DltResource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copernica_source.client import CopernicaClient
+from copernica_source.datarequests.api import (
+    DELIVERED,
+    EXPIRED,
+    FAILED,
+    NOT_FOUND,
+    NOT_YET,
+    PENDING,
+    DataRequestApi,
+    Outcome,
+    gone_for_good,
+    utc_now,
+    write_file,
+)
+from copernica_source.datarequests.subjects import Subject, make_subjects
+from copernica_source.email_address import is_email
 from copernica_source.errors import (
     AuthenticationError,
     ConfigurationError,
     CopernicaAPIError,
     CopernicaError,
     NotFoundError,
-    TransientError,
 )
-from copernica_source.settings import ConnectionOverrides, client_from_config
+from copernica_source.settings import (
+    DEFAULT_DATASET,
+    DUCKDB_FILE,
+    ConnectionOverrides,
+    client_from_config,
+    duckdb_destination,
+)
 
 RESOURCE = "data_requests"
-KINDS = ("profile", "subprofile", "email")
 DEFAULT_TIMEOUT = 3600.0
-UNSEEN_GRACE_S = 120.0  # a fresh request Copernica says it does not know is given this long to appear
-# Statuses of a subject after a run. Rows in the table carry the first three.
-PENDING, DELIVERED, EXPIRED, NOT_FOUND, FAILED = "pending", "delivered", "expired", "not_found", "failed"
 
 COLUMNS: dict[str, dict[str, Any]] = {
     "request_id": {"data_type": "text", "nullable": False},
@@ -55,196 +67,28 @@ COLUMNS: dict[str, dict[str, Any]] = {
     "data": {"data_type": "text", "nullable": True},
 }
 
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
-_NOT_YET = "not available"
-_HEADER = re.compile(r"^(subject_)?type\s*[,;:\t]\s*(subject_)?id$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class Subject:
-    """Whom a request is about: a profile ID, a subprofile ID or an e-mail address."""
-
-    kind: str
-    id: str
-
-    @property
-    def key(self) -> str:
-        return f"{self.kind}:{self.id}"
-
-    def __str__(self) -> str:
-        return f"{self.kind} {self.id}"
-
-    def path(self) -> str:
-        """`@` may stand in a path segment (RFC 3986); everything else special, `+` included, is %-encoded."""
-        return f"{self.kind}/{quote(self.id, safe='@')}/datarequest"
 
 
-def subject(kind: str, value: object) -> Subject:
-    """A validated subject; raises ConfigurationError before anything is asked of Copernica."""
-    kind = kind.strip().lower()
-    text = str(value).strip()
-    if kind not in KINDS:
-        raise ConfigurationError(f"unknown subject type {kind!r}; use one of {', '.join(KINDS)}")
-    if kind == "email":
-        if len(text) > 254 or not _EMAIL.match(text):
-            raise ConfigurationError(f"invalid e-mail address {text!r}")
-    elif not text.isdigit() or int(text) <= 0:
-        raise ConfigurationError(f"invalid {kind} ID {text!r}: a positive number is expected")
-    else:
-        text = str(int(text))
-    return Subject(kind, text)
 
 
-def parse_subject(line: str) -> Subject:
-    """`profile:12`, `subprofile,7`, `email a@b.nl` or a bare e-mail address."""
-    text = line.strip()
-    match = re.match(r"^(profile|subprofile|email)\s*[:,;\t ]\s*(.+)$", text, re.IGNORECASE)
-    if match:
-        return subject(match.group(1), match.group(2).strip().strip('"'))
-    if "@" in text:
-        return subject("email", text)
-    raise ConfigurationError(f"cannot read subject {text!r}: write profile:ID, subprofile:ID, email:ADDRESS")
 
 
-def read_subjects(path: str | os.PathLike[str]) -> list[Subject]:
-    """One subject per line (see parse_subject); blank lines, `#` lines and a `type,id` header are skipped."""
-    out = []
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else None  # a decode error has no strerror
-        raise ConfigurationError(f"cannot read the subjects file {path}: {reason or exc}") from None
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#") or _HEADER.match(line):
-            continue
-        try:
-            out.append(parse_subject(line))
-        except ConfigurationError as exc:
-            raise ConfigurationError(f"{path}, line {number}: {exc}") from None
-    return out
 
 
-def make_subjects(
-    profiles: Iterable[object] = (),
-    subprofiles: Iterable[object] = (),
-    emails: Iterable[str] = (),
-    others: Iterable[Subject | str] = (),
-) -> list[Subject]:
-    """Validated, de-duplicated subjects in the order given."""
-    found = [subject("profile", p) for p in profiles]
-    found += [subject("subprofile", s) for s in subprofiles]
-    found += [subject("email", e) for e in emails]
-    found += [o if isinstance(o, Subject) else parse_subject(o) for o in others]
-    return list({s.key: s for s in found}.values())
 
 
-@dataclass
-class Outcome:
-    """Where one subject stands after a run. `data` (the parsed file) is kept out of repr: it is personal data."""
-
-    subject: Subject
-    status: str
-    request_id: str | None = None
-    requested_at: datetime | None = None
-    completed_at: datetime | None = None
-    message: str = ""
-    path: str | None = None
-    data: Any = field(default=None, repr=False)
-
-    def row(self, text: str | None) -> dict[str, Any]:
-        return {
-            "request_id": self.request_id,
-            "subject_type": self.subject.kind,
-            "subject_id": self.subject.id,
-            "status": self.status,
-            "requested_at": self.requested_at,
-            "completed_at": self.completed_at,
-            "data": text,
-        }
 
 
-class DataRequestApi:
-    """The four calls, for v4 (`datarequest/$id/status` + `/data`) and v1 (`GET datarequest/$id`)."""
-
-    def __init__(self, client: CopernicaClient) -> None:
-        self.client = client
-
-    def create(self, who: Subject, report: str | None) -> str:
-        """POST the request; its ID comes in `X-Created` (or a JSON body, which the pages document empty).
-        Never sent twice by this call: an answer lost on the way leaves the outcome unknown, and that is
-        reported (a re-run asks again), not retried behind the user's back."""
-        body = {"report": report} if report else {}
-        try:
-            answer = self.client.request("POST", who.path(), params={"report": report} if report else None,
-                                         json=body, retry_unsafe=False)
-        except TransientError as exc:
-            raise CopernicaError(
-                f"the answer to the data request for {who} was lost ({exc}); Copernica may have registered it, "
-                "so it was not sent again"
-            ) from None
-        created: Any = answer.headers.get("X-Created")
-        if not created:
-            data = answer.data
-            created = data.get("id") if isinstance(data, dict) else data
-        if not created:  # the introduction says creating calls may answer with X-location instead
-            location = answer.headers.get("X-location") or answer.headers.get("Location") or ""
-            created = location.rstrip("/").rsplit("/", 1)[-1] if "/datarequest/" in location else None
-        if created in (None, "", True, False) or isinstance(created, (dict, list)):
-            raise CopernicaError(f"Copernica accepted the data request for {who} but returned no request ID")
-        return str(created).strip()
-
-    def check(self, request_id: str) -> tuple[str, Any]:
-        """("available", payload), ("pending", None) or ("not available", None)."""
-        rid = quote(request_id, safe="")
-        if self.client.api_version == 1:
-            try:
-                payload = self.client.get(f"datarequest/{rid}")
-            except NotFoundError:
-                return _NOT_YET, None
-            if not _is_not_yet(payload):
-                return "available", payload
-            try:  # v1 says "not available (yet)" for pending and expired alike; its status call tells them apart
-                status = self.client.get(f"datarequest/{rid}/status")
-            except CopernicaError:
-                return PENDING, None
-            return (_NOT_YET, None) if _status_of(status) == _NOT_YET else (PENDING, None)
-        try:
-            status = self.client.get(f"datarequest/{rid}/status")
-        except NotFoundError:
-            return _NOT_YET, None
-        state = _status_of(status)
-        if state != "available":
-            return (_NOT_YET, None) if state == _NOT_YET else (PENDING, None)
-        try:
-            payload = self.client.get(f"datarequest/{rid}/data")
-        except NotFoundError:
-            return PENDING, None  # /status said ready: a 404 now is a race; the next look tells expired apart
-        return (PENDING, None) if _is_not_yet(payload) else ("available", payload)
 
 
-def _status_of(answer: Any) -> str:
-    return str(answer.get("status", "") if isinstance(answer, dict) else answer).strip().lower()
 
 
-def _is_not_yet(payload: Any) -> bool:
-    text = payload.get("data") if isinstance(payload, dict) else payload
-    return isinstance(text, str) and _NOT_YET in text.lower()
 
 
-def _gone(entry: dict[str, Any] | None, outcome: Outcome) -> bool:
-    """"not available" means expired once Copernica has shown the request; a request it has never shown may
-    just not be registered yet, so it only counts as gone after a grace period."""
-    if entry is None or entry.get("seen"):
-        return True
-    return outcome.requested_at is None or (_now() - outcome.requested_at).total_seconds() > UNSEEN_GRACE_S
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 _T = TypeVar("_T")
@@ -258,26 +102,8 @@ def _parallel(client: CopernicaClient, fn: Callable[[_T], _R], items: Sequence[_
         return list(pool.map(fn, items))
 
 
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9@._+-]", "_", text)[:150]
 
 
-def write_file(output_dir: str | os.PathLike[str], outcome: Outcome, text: str) -> str:
-    """Atomically write one subject's file, readable by its owner only (it is personal data)."""
-    folder = Path(output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{outcome.subject.kind}-{_safe_name(outcome.subject.id)}-{_safe_name(str(outcome.request_id))}.json"
-    target = folder / name
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return str(target)
 
 
 def _requests(
@@ -328,7 +154,7 @@ def _requests(
                 return Outcome(who, FAILED, message=f"Copernica refused the request: {exc.message}")
             except CopernicaError as exc:
                 return Outcome(who, FAILED, message=f"could not ask: {exc}; run again to retry")
-            return Outcome(who, PENDING, rid, _now())
+            return Outcome(who, PENDING, rid, utc_now())
 
         for outcome in _parallel(api.client, ask, to_create):
             if outcome.request_id:
@@ -356,14 +182,15 @@ def _requests(
             for outcome, status, payload in _parallel(api.client, look, waiting):
                 if status == "available":
                     text = orjson.dumps(payload).decode()
-                    outcome.status, outcome.completed_at, outcome.data, outcome.message = DELIVERED, _now(), payload, ""
+                    outcome.status, outcome.completed_at = DELIVERED, utc_now()
+                    outcome.data, outcome.message = payload, ""
                     if output_dir:
                         outcome.path = write_file(output_dir, outcome, text)
                     pending_state.pop(outcome.subject.key, None)
                     row = finish(outcome, text)
                     if row:
                         yield row
-                elif status == _NOT_YET and _gone(pending_state.get(outcome.subject.key), outcome):
+                elif status == NOT_YET and gone_for_good(pending_state.get(outcome.subject.key), outcome):
                     outcome.status = EXPIRED
                     outcome.message = (f"Copernica no longer has request {outcome.request_id} (the file expired or "
                                        "the ID is unknown); run again to make a new request")
@@ -436,7 +263,7 @@ def data_requests(
     chosen = make_subjects(others=subjects)
     if report is not None and not str(report).strip():
         report = None
-    if report and not (re.match(r"^https?://\S+$", report) or _EMAIL.match(report)):
+    if report and not (re.match(r"^https?://\S+$", report) or is_email(report)):
         raise ConfigurationError(f"--report must be an e-mail address or an http(s) URL, not {report!r}")
     gen = _requests(chosen, client, connection, report, wait, float(timeout), create,
                     str(output_dir) if output_dir else None, store_data, poll_interval, on_outcome, include_pending)
@@ -444,11 +271,11 @@ def data_requests(
                         columns=COLUMNS, max_table_nesting=0)
 
 
-def default_pipeline(duckdb_file: str = "copernica.duckdb", dataset: str = "copernica_data",
+def default_pipeline(duckdb_file: str = DUCKDB_FILE, dataset: str = DEFAULT_DATASET,
                      pipelines_dir: str | None = None, destination: Any = None) -> dlt.Pipeline:
     """Its own pipeline name, so its state (the pending request IDs) never mixes with the load pipeline's."""
     # dlt annotates `pipelines_dir: str = None`: None, its default, is missing from the hint
-    return dlt.pipeline(pipeline_name="copernica_data_requests", destination=destination or dlt.destinations.duckdb(
+    return dlt.pipeline(pipeline_name="copernica_data_requests", destination=destination or duckdb_destination(
         duckdb_file), dataset_name=dataset, pipelines_dir=pipelines_dir)  # type: ignore[arg-type]
 
 
@@ -523,5 +350,4 @@ def _run(pipeline: dlt.Pipeline, resource: DltResource) -> None:
         raise
 
 
-__all__ = ["data_requests", "request_data", "Outcome", "Subject", "subject", "parse_subject", "read_subjects",
-           "make_subjects", "default_pipeline", "DataRequestApi"]
+

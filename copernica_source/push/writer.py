@@ -1,0 +1,269 @@
+"""All HTTP of the push: one row at a time into one database (upsert, create or update), and the database's
+definition (fields, interests) read before the first write."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal, get_args
+
+from copernica_source.client import CopernicaClient
+from copernica_source.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    CopernicaAPIError,
+    NotFoundError,
+    TransientError,
+)
+from copernica_source.probes import rows_of
+from copernica_source.push.journal import RowResult
+from copernica_source.push.validation import CheckedRow, Database, field_def, key_group
+
+Mode = Literal["upsert", "create", "update"]
+
+
+MODES: tuple[Mode, ...] = get_args(Mode)
+
+
+DEFAULT_CONCURRENCY = 8
+
+
+LOOKUP_LIMIT = 10
+
+
+CREATE_ATTEMPTS = 4
+
+
+class ProfileWriter:
+    """Writes checked rows to one database through one client; thread-safe, one instance per load."""
+
+    def __init__(self, client: CopernicaClient, db: Database, key_field: str, mode: str = "upsert",
+                 concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        if mode not in MODES:
+            raise ConfigurationError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        self.client = client
+        self.db = db
+        self.key_field = key_field
+        self.mode = mode
+        self.concurrency = max(1, int(concurrency))
+        self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="copernica-push")
+        self._selector_checked = False
+        self._selector_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.client.close()
+
+    # -- a batch -----------------------------------------------------------------------------------------
+    def write(self, checked: Sequence[CheckedRow]) -> list[RowResult]:
+        """Send the valid rows (rows of one key in order, keys side by side); rejected rows are only reported.
+        Raises TransientError after the batch settles if Copernica was unavailable for some row."""
+        self.check_selector()
+        results: list[RowResult | None] = [None] * len(checked)
+        groups: dict[str, list[int]] = {}
+        for i, c in enumerate(checked):
+            if c.reason is not None:
+                results[i] = RowResult(c.row, c.key, "rejected", None, c.reason)
+            else:
+                groups.setdefault(key_group(c.key or ""), []).append(i)
+
+        def run_group(indices: list[int]) -> None:
+            for i in indices:
+                results[i] = self.write_one(checked[i])
+
+        futures = [self._pool.submit(run_group, idx) for idx in groups.values()]
+        outage: BaseException | None = None
+        for f in futures:
+            exc = f.exception()
+            if exc is not None and (outage is None or isinstance(exc, AuthenticationError)):
+                outage = exc
+        if outage is not None:
+            raise IncompleteBatch([r for r in results if r is not None], outage)
+        return [r for r in results if r is not None]
+
+    # -- one row -----------------------------------------------------------------------------------------
+    def write_one(self, c: CheckedRow) -> RowResult:
+        try:
+            if self.mode == "upsert":
+                return self._upsert(c)
+            if self.mode == "create":
+                return self._create(c)
+            return self._update(c)
+        except (TransientError, AuthenticationError):
+            raise
+        except CopernicaAPIError as exc:  # a 400 about this row: record it, never retry
+            return RowResult(c.row, c.key, "failed", None, exc.message)
+
+    def _path(self) -> str:
+        return f"database/{self.db.id}/profiles"
+
+    def _selector(self, key: str) -> list[tuple[str, str]]:
+        return [("fields[]", f"{self.key_field}=={key}")]
+
+    def _body(self, c: CheckedRow) -> dict[str, Any]:
+        if self.client.api_version == 1:
+            return dict(c.fields)  # v1 takes the flat field map and no interests
+        body: dict[str, Any] = {"fields": c.fields}
+        if c.interests is not None:
+            # a `name: 1|0` map of every interest: the pages do not say whether a list replaces a profile's
+            # interests or adds to them; the full map means "exactly these" under either reading
+            wanted = {name.lower() for name in c.interests}
+            body["interests"] = {name: int(name.lower() in wanted) for name in self.db.interests}
+            known = {name.lower() for name in self.db.interests}
+            body["interests"].update({name: 1 for name in c.interests if name.lower() not in known})
+        return body
+
+    def check_selector(self) -> None:
+        """Copernica ignores a `fields[]` selector it cannot use, silently, and a PUT whose selector is ignored
+        would update every profile of the database (rmuit). Once per load, before the first write, a key no
+        profile can have must select nothing; otherwise nothing is written."""
+        with self._selector_lock:
+            if self._selector_checked:
+                return
+            # a value no profile holds, of the key field's kind (MySQL would read a text probe as 0 for a number)
+            numeric = self.db.fields.get(self.key_field.lower())
+            if numeric is not None and numeric.type in ("integer", "float", "foreign_key"):
+                probe = f"-{int.from_bytes(os.urandom(6), 'big') + 10**15}"
+            else:
+                probe = f"copernica-source-probe-{os.urandom(8).hex()}"
+            page = self.client.get(self._path(), [*self._selector(probe), ("limit", 1), ("dataonly", "true")])
+            if rows_of(page):
+                raise ConfigurationError(
+                    f"Copernica ignores the selector fields[]={self.key_field}==... on database {self.db.id} (a key "
+                    "no profile has selected profiles), so a write could change every profile; nothing was written. "
+                    "Check --key, and run `copernica check`"
+                )
+            self._selector_checked = True
+
+    def lookup(self, key: str) -> list[int]:
+        """IDs of the profiles the key selects (at most LOOKUP_LIMIT), by the same selector writes use; only rows
+        whose key field really holds the key count (a selector Copernica ignored must not match them all)."""
+        page = self.client.get(self._path(), [*self._selector(key), ("limit", LOOKUP_LIMIT), ("dataonly", "true")])
+        wanted = key.strip().lower()
+        out = []
+        for row in rows_of(page):
+            fields = {str(k).lower(): v for k, v in (row.get("fields") or {}).items()} if isinstance(row, dict) else {}
+            if self.key_field.lower() not in fields or _same_key(str(fields[self.key_field.lower()]), wanted):
+                out.append(int(row["ID"]))
+        return out
+
+    def _updated(self, c: CheckedRow, ids: list[int]) -> RowResult:
+        if len(ids) > 1:
+            shown = ", ".join(map(str, ids[:5])) + (" ..." if len(ids) > 5 else "")
+            return RowResult(c.row, c.key, "updated", ids[0],
+                             f"{len(ids)}{'+' if len(ids) >= LOOKUP_LIMIT else ''} profiles have this key and "
+                             f"all were updated: {shown}")
+        return RowResult(c.row, c.key, "updated", ids[0] if ids else None, "")
+
+    def _upsert(self, c: CheckedRow) -> RowResult:
+        assert c.key is not None
+        resp = self.client.request("PUT", self._path(), [*self._selector(c.key), ("create", "1")], self._body(c))
+        # created or updated is told by the status (201) or X-Created, never by X-location: the pages say it
+        # comes on updates too, and v2 answered every PUT with 303 + Location (docs/assumptions.md)
+        if resp.status == 201 or resp.headers.get("X-Created") is not None:
+            created = _created_id(resp.headers)
+            if created is None:
+                ids = self.lookup(c.key)
+                created = ids[0] if ids else None
+            return RowResult(c.row, c.key, "created", created, "")
+        return self._updated(c, self.lookup(c.key))
+
+    def _update(self, c: CheckedRow) -> RowResult:
+        assert c.key is not None
+        ids = self.lookup(c.key)
+        if not ids:
+            return RowResult(c.row, c.key, "failed", None, "not found: no profile has this key (update mode)")
+        self.client.request("PUT", self._path(), self._selector(c.key), self._body(c))
+        return self._updated(c, ids)
+
+    def _create(self, c: CheckedRow) -> RowResult:
+        """POST only while the key is absent: a POST whose answer was lost may have created the profile."""
+        assert c.key is not None
+        ids = self.lookup(c.key)
+        if ids:
+            return RowResult(c.row, c.key, "failed", ids[0],
+                             f"a profile with this key already exists ({', '.join(map(str, ids[:5]))}); "
+                             "create mode never updates (use upsert)")
+        for _ in range(CREATE_ATTEMPTS):
+            try:
+                resp = self.client.request("POST", self._path(), json=self._body(c), retry_unsafe=False)
+            except TransientError:
+                ids = self.lookup(c.key)
+                if ids:
+                    return RowResult(c.row, c.key, "created", ids[0], "the answer was lost; the profile was found")
+                continue
+            created = _created_id(resp.headers)
+            if created is None:
+                ids = self.lookup(c.key)
+                created = ids[0] if ids else None
+            return RowResult(c.row, c.key, "created", created, "")
+        raise TransientError(f"POST {self._path()}: {CREATE_ATTEMPTS} answers lost; Copernica may be overloaded")
+
+
+def _same_key(stored: str, wanted: str) -> bool:
+    """As Copernica compares: numbers as numbers, text case-insensitively."""
+    stored = stored.strip().lower()
+    if stored == wanted:
+        return True
+    try:
+        return float(stored) == float(wanted)
+    except ValueError:
+        return False
+
+
+class IncompleteBatch(Exception):
+    """A batch that could not finish; carries the rows that did, so their results are kept."""
+
+    def __init__(self, done: list[RowResult], cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.done = done
+        self.cause = cause
+
+
+def _created_id(headers: Any) -> int | None:
+    """The ID of an entity the answer says it created: X-Created, else the tail of X-location/Location."""
+    value = headers.get("X-Created")
+    if value is None:
+        location = headers.get("X-location") or headers.get("Location") or ""
+        tail = location.rstrip("/").rsplit("/", 1)[-1]
+        value = tail if tail.isdigit() else None
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+
+
+def fetch_database(client: CopernicaClient, database: str | int) -> Database:
+    """The database (by ID or name, as Copernica accepts both) with its field definitions."""
+    ref = str(database).strip()
+    if not ref:
+        raise ConfigurationError("no database given: pass --database (an ID or a name)")
+    try:
+        entity = client.get(f"database/{ref}")
+    except NotFoundError:
+        raise ConfigurationError(f"Copernica has no database {ref!r} (by ID or name)") from None
+    db_id = int(entity["ID"])
+    fields = {str(f["name"]).lower(): field_def(f) for f in _every_row(client, f"database/{db_id}/fields")}
+    interests = tuple(str(i["name"]) for i in _every_row(client, f"database/{db_id}/interests") if i.get("name"))
+    return Database(db_id, str(entity.get("name", ref)), fields, interests)
+
+
+def _every_row(client: CopernicaClient, path: str) -> list[dict[str, Any]]:
+    """A short list whole, by start/limit; a page is short against the `limit` the server echoes."""
+    out: list[dict[str, Any]] = []
+    start = 0
+    asked = 100 if client.api_version == 1 else 1000  # v1: "at most 100 objects" per call
+    while True:
+        page = client.get(path, {"start": start, "limit": asked})
+        rows = page.get("data", []) if isinstance(page, dict) else list(page or [])
+        out += [r for r in rows if isinstance(r, dict)]
+        start += len(rows)
+        served = page.get("limit", asked) if isinstance(page, dict) else asked
+        if not rows or len(rows) < int(served or asked):
+            return out
+
+

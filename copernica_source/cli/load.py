@@ -17,6 +17,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import CopernicaError
+from copernica_source.run_lock import run_lock
 from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, DUCKDB_MEMORY_LIMIT, duckdb_destination
 from copernica_source.source import copernica_source
 
@@ -51,6 +52,8 @@ def add_load_command(commands: Any) -> None:
     p.add_argument("--end-date", default=None, help="load up to this date: a backfill that keeps incremental state")
     p.add_argument("--full-refresh", action="store_true",
                    help="drop this source's tables and state (only the --resources ones, if given), load everything")
+    p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
+                   help="when another run of this pipeline is in progress, wait this long for it (default: refuse)")
     p.add_argument("--demo-events", type=int, default=DEMO_EVENTS, help=argparse.SUPPRESS)
     p.set_defaults(run=run_load)
 
@@ -135,18 +138,20 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
             pipelines_dir=args.pipelines_dir,
             progress=LogCollector(log_period=5.0, logger=sys.stderr, dump_system_stats=False),  # dlt.progress.log
         )
-        try:
-            # the demo starts over each time: the simulator's data is the same on every start. With --resources,
-            # a full refresh drops only the selected tables and their state
-            refresh: TRefreshMode | None = None
-            if args.full_refresh or args.demo:
-                refresh = "drop_resources" if args.resources else "drop_sources"
-            # dlt annotates `refresh: TRefreshMode = None`: None, its default, is missing from the hint
-            info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
-            info.raise_on_failed_jobs()
-        except PipelineStepFailed as exc:
-            print(f"error: {_copernica_cause(exc) or _root_cause(exc)}", file=sys.stderr)
-            return 1
+        # one run per pipeline: a second one would extract everything again and race for the state
+        with run_lock(pipeline.pipelines_dir, pipeline_name, args.wait_for_lock):
+            try:
+                # the demo starts over each time: the simulator's data is the same on every start. With --resources,
+                # a full refresh drops only the selected tables and their state
+                refresh: TRefreshMode | None = None
+                if args.full_refresh or args.demo:
+                    refresh = "drop_resources" if args.resources else "drop_sources"
+                # dlt annotates `refresh: TRefreshMode = None`: None, its default, is missing from the hint
+                info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
+                info.raise_on_failed_jobs()
+            except PipelineStepFailed as exc:
+                print(f"error: {_copernica_cause(exc) or _root_cause(exc)}", file=sys.stderr)
+                return 1
     _print_summary(pipeline, time.monotonic() - started, CopernicaClient.total_requests() - requests_before)
     for line in held_back.lines:
         print(f"held back: {line}")

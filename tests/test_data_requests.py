@@ -18,7 +18,7 @@ import pytest
 from copernica_source import data_requests
 from copernica_source.datarequests import make_subjects, parse_subject, read_subjects, request_data
 from copernica_source.errors import ConfigurationError
-from tests.conftest import connection, make_pipeline, query
+from tests.helpers import connection, make_pipeline, query
 
 SIM = dict(seed=5, events=200, emailings=2, destinations_per_emailing=10, profiles=120, history_days=30)
 FAST = 0.05  # poll interval for tests (the default is 2 s)

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from copernica_source.tables import PRODUCTS, engagement_tables
-from tests.conftest import SMALL, duckdb_path, duckdb_types, load, make_pipeline, query, table_ids
+from tests.helpers import SMALL, duckdb_path, duckdb_types, load, make_pipeline, query, table_ids
 
 # The simulated clock sits at today's midnight, as a live account's would: windows up to "now" stay few.
 TODAY = datetime.now(ZoneInfo("Europe/Amsterdam")).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)

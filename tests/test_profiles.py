@@ -13,7 +13,7 @@ import pytest
 import copernica_source.profiles as profiles_module
 from copernica_source.profiles import decode_ids, encode_ids
 from copernica_source.settings import make_client
-from tests.conftest import SMALL, duckdb_path, duckdb_types, load, make_pipeline, query, table_ids
+from tests.helpers import SMALL, duckdb_path, duckdb_types, load, make_pipeline, query, table_ids
 
 PROFILE_TABLES = {"profiles_customers": "database/1/profiles", "profiles_partners": "database/2/profiles"}
 SUBPROFILE_TABLES = {"subprofiles_customers_orders": "collection/101/subprofiles",

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from copernica_source.structure_tables import STRUCTURE_TABLES
-from tests.conftest import SMALL, duckdb_path, duckdb_types, load, make_pipeline, query, table_ids
+from tests.helpers import SMALL, duckdb_path, duckdb_types, load, make_pipeline, query, table_ids
 
 STRUCTURE = [s.name for s in STRUCTURE_TABLES]
 

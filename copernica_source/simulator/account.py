@@ -1,28 +1,27 @@
-"""The account beyond engagement: structure, profiles, subprofiles and data requests, plus what
-the clock does to them (advance(): ~1% of profiles modified per day, a few created and deleted)."""
+"""The account beyond engagement: profile and subprofile churn (what the clock does to them:
+advance(): ~1% of profiles modified per day, a few created and deleted), cascading profile deletes,
+and the files data requests serve. Dataset builds the stores this works on and hands them in."""
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from . import clock as clk
-from .datarequests import DataRequests
+from .engagement import Product
 from .profiles import Profiles, Subprofiles
 from .structure import Structure
 
-if TYPE_CHECKING:
-    from .dataset import Dataset
-
 
 class Account:
-    def __init__(self, data: Dataset) -> None:
-        cfg = data.cfg
-        self.data = data
-        self.structure = Structure(data.layout, data.quirks.modified_field == "present")
-        self.profiles = Profiles(cfg, data.clock, data.layout, self.structure)
-        self.subprofiles = Subprofiles(cfg, data.clock, data.layout, self.structure)
-        self.datarequests = DataRequests(cfg.seed, cfg.datarequest_delay_s, cfg.datarequest_expiry_s, self.data_file)
-        self.rng = random.Random(cfg.seed * 1_000_003 + 11)
+    def __init__(self, seed: int, clock: clk.Clock, structure: Structure, profiles: Profiles,
+                 subprofiles: Subprofiles, products: Mapping[str, Product]) -> None:
+        self.clock = clock
+        self.structure = structure
+        self.profiles = profiles
+        self.subprofiles = subprofiles
+        self.products = products
+        self.rng = random.Random(seed * 1_000_003 + 11)
 
     # --- time ---------------------------------------------------------------------------
     def advance(self, old: int, new: int) -> None:
@@ -63,7 +62,7 @@ class Account:
     def _churn_values(self, db: int, rid: int) -> dict[str, str]:
         rng = self.rng
         if db == 1:
-            return {"score": f"{rng.randint(0, 9999) / 100:.2f}", "last_login": clk.fmt(self.data.clock.now),
+            return {"score": f"{rng.randint(0, 9999) / 100:.2f}", "last_login": clk.fmt(self.clock.now),
                     "city": rng.choice(["Amsterdam", "Delft", "Gent", "Lyon", "Kraków", "Ōsaka"])}
         return {"tier": rng.choice(["bronze", "silver", "gold"]), "contact": f"Contact {rng.randint(1, 99999)}"}
 
@@ -94,7 +93,7 @@ class Account:
 
     def _profile_rows(self, rid: int, subprofile: int | None) -> list[list[Any]]:
         rows: list[list[Any]] = [["profile", self.profiles.render(rid)]]
-        for name, product in self.data.products.items():
+        for name, product in self.products.items():
             e = product.emailings
             for j in range(e.count()):
                 d = e.destination_of_profile(j, rid)
@@ -111,11 +110,3 @@ class Account:
                     rows += [[f"{name}-{kind}", row] for row in t.rows(first, True)]
         return rows
 
-
-def install(data: Dataset) -> Account:
-    from . import routes_account
-
-    account = Account(data)
-    routes_account.register(data.router, account)
-    data._extensions.append(account.advance)
-    return account

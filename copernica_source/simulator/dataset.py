@@ -1,7 +1,10 @@
 """The simulated account's state and the ground truth tests read without HTTP.
 
-Engagement data is a pure function of the clock; only profiles, subprofiles and data requests keep
-(small) mutable state. One re-entrant lock guards it all; handlers run under it, sleeps do not.
+Dataset is the composition root: it builds the state objects (clock, layout, products, structure,
+profile stores, account, data requests) and hands each route module the ones it serves; nothing it
+builds knows about Dataset. Engagement data is a pure function of the clock; only profiles,
+subprofiles and data requests keep (small) mutable state. One re-entrant lock guards it all;
+handlers run under it, sleeps do not.
 """
 from __future__ import annotations
 
@@ -10,15 +13,19 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from . import account, routes_engagement
+from . import routes_account, routes_engagement
+from .account import Account
 from .clock import Clock, to_datetime
 from .config import SimulatorConfig
+from .datarequests import DataRequests
 from .engagement import Product
 from .filters import parse_query
 from .layout import Layout
 from .paging import Listing
+from .profiles import Profiles, Subprofiles
 from .quirks import Quirks, parse_quirks
 from .router import ApiError, Request, Response, Router
+from .structure import Structure
 
 
 class Dataset:
@@ -29,10 +36,15 @@ class Dataset:
         self.clock = Clock(cfg.now, cfg.history_days)
         self.layout = Layout(cfg)
         self.products = {p: Product(p, cfg, self.clock, self.layout, self.quirks) for p in ("html", "draganddrop")}
+        self.structure = Structure(self.layout, self.quirks.modified_field == "present")
+        self.profiles = Profiles(cfg, self.clock, self.layout, self.structure)
+        self.subprofiles = Subprofiles(cfg, self.clock, self.layout, self.structure)
+        self.account = Account(cfg.seed, self.clock, self.structure, self.profiles, self.subprofiles, self.products)
+        self.datarequests = DataRequests(cfg.seed, cfg.datarequest_delay_s, cfg.datarequest_expiry_s,
+                                         self.account.data_file)
         self.router = Router(cfg.prefixes, self.quirks)
-        routes_engagement.register(self.router, self)
-        self._extensions: list[Any] = []
-        self.account = account.install(self)
+        routes_engagement.register(self.router, self.products)  # first, as before: the first matching route answers
+        routes_account.register(self.router, self.account, self.datarequests, self.clock, self.quirks)
 
     @property
     def now(self) -> datetime:
@@ -45,8 +57,7 @@ class Dataset:
     def advance(self, seconds: float) -> None:
         with self.lock:
             old, new = self.clock.advance(seconds)
-            for hook in self._extensions:
-                hook(old, new)
+            self.account.advance(old, new)
 
     # --- ground truth -------------------------------------------------------------------
     def _resolve(self, path: str) -> Any:

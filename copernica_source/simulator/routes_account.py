@@ -2,12 +2,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
-from .datarequests import PENDING_TEXT
+from .account import Account
+from .clock import Clock
+from .datarequests import PENDING_TEXT, DataRequests
 from .paging import IdListing, Listing
+from .quirks import Quirks
 from .router import (
     INVALID_DATA,
     INVALID_METHOD,
@@ -24,19 +27,16 @@ from .router import (
 from .structure import Collection, Database, View, rules_hold
 from .writes import EMAIL_RE, field_values, interest_names
 
-if TYPE_CHECKING:
-    from .account import Account
-
 ID = "(?P<id>[^/]+)"
 REST = "(?:/.*)?"  # Copernica ignores extra path components after some write paths
 DATAREQUEST_BODIES = {"empty": b"", "text": b"OK"}  # datarequest_post_body quirk; json renders {"id": ...}
 _Entity = TypeVar("_Entity")
 
 
-def register(router: Router, acc: Account) -> None:
-    st, profiles, subs, drs = acc.structure, acc.profiles, acc.subprofiles, acc.datarequests
-    clock = acc.data.clock
-    q = acc.data.quirks
+def register(router: Router, acc: Account, drs: DataRequests, clock: Clock, q: Quirks) -> None:
+    """Serve the account (its structure, profile stores and cascading deletes) and its data requests;
+    `clock` stamps deletes, `q` picks the readings of the open questions."""
+    st, profiles, subs = acc.structure, acc.profiles, acc.subprofiles
     per_entity = q.errors == "entity"  # the errors quirk: rmuit's per-entity not-found messages
     no_database, no_collection, no_subprofile = ((NO_DATABASE, NO_COLLECTION, NO_SUBPROFILE) if per_entity
                                                  else (NO_ENTITY, NO_ENTITY, NO_ENTITY))

@@ -1,20 +1,19 @@
 """HTTP routes of the emailing and engagement endpoints, for both product prefixes."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
 from .engagement import EVENT_KINDS, Product
 from .router import NO_ENTITY, ApiError, Request, Router
 
-if TYPE_CHECKING:
-    from .dataset import Dataset
-
 KIND = "(?P<kind>" + "|".join(EVENT_KINDS) + ")"
 
 
-def register(router: Router, data: Dataset) -> None:
+def register(router: Router, products: Mapping[str, Product]) -> None:
+    """Serve the emailing and engagement endpoints of each product ("html", "draganddrop")."""
     def product(req: Request) -> Product:
-        return data.products[req.product]
+        return products[req.product]
 
     def emailing(req: Request) -> tuple[Product, int]:
         p = product(req)

@@ -2,6 +2,9 @@
 
 Each answer is written with one send (head and body together, TCP_NODELAY), because clients reuse
 connections and a split write would meet delayed ACKs and add tens of milliseconds per page.
+
+The front knows the simulator only as a Backend (below): Simulator satisfies it, and nothing here
+imports it.
 """
 from __future__ import annotations
 
@@ -10,16 +13,15 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
 
+from .auth import Authenticator
 from .bodies import parse_body
 from .config import RequestRecord, WriteRecord
-from .faults import AFTER_WRITE, HTML_BODIES, SLOW_EXTRA_S, TOO_MANY
+from .faults import AFTER_WRITE, HTML_BODIES, SLOW_EXTRA_S, TOO_MANY, Faults, Latency
+from .quirks import Quirks
 from .router import INVALID_METHOD, Request, Response
-
-if TYPE_CHECKING:
-    from .simulator import Simulator
 
 INVALID_TOKEN = "Invalid access token"
 WRITE_METHODS = ("POST", "PUT", "DELETE")
@@ -29,11 +31,39 @@ REASONS = {200: "OK", 201: "Created", 204: "No Content", 303: "See Other", 400: 
            504: "Gateway Timeout"}
 
 
+class Backend(Protocol):
+    """What the HTTP front needs from the simulator: the API's answers, the auth, fault and latency
+    draws, the quirks the front applies itself (expired_jwt), and the request and write logs."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def auth(self) -> Authenticator: ...
+
+    @property
+    def faults(self) -> Faults: ...
+
+    @property
+    def latency(self) -> Latency: ...
+
+    @property
+    def quirks(self) -> Quirks: ...
+
+    def handle(self, req: Request) -> Response:
+        """The API's answer to an authorized request (no HTTP, no faults)."""
+        ...
+
+    def record_request(self, record: RequestRecord) -> None: ...
+
+    def record_write(self, record: WriteRecord) -> None: ...
+
+
 class SimHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
-    sim: Simulator
+    sim: Backend
 
     def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
         """A client that hangs up mid-answer (killed, timed out) is normal traffic, not a server error."""
@@ -89,7 +119,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
         record = RequestRecord(self.command, url.path, parse_qs(url.query, keep_blank_values=True))
-        sim._record_request(record)
+        sim.record_request(record)
         fault = sim.faults.draw()
         record.fault = fault
         parts = [unquote(p) for p in url.path.split("/") if p]  # a real server decodes path segments
@@ -149,7 +179,7 @@ class Handler(BaseHTTPRequestHandler):
         pairs = parse_qsl(query, keep_blank_values=True)
         if version >= 4:
             ok = sim.auth.check_bearer(self.headers.get("Authorization"))
-            if not ok and sim.dataset.quirks.expired_jwt == "401":  # expired, unknown or missing JWT
+            if not ok and sim.quirks.expired_jwt == "401":  # expired, unknown or missing JWT
                 return Response.error(UNAUTHORIZED, 401)
         else:
             ok = sim.auth.check_token(dict(pairs).get("access_token"))
@@ -157,13 +187,13 @@ class Handler(BaseHTTPRequestHandler):
             return Response.error(INVALID_TOKEN if not ok else INVALID_METHOD)
         body = parse_body(raw, self.headers.get("Content-Type", ""))
         req = Request(self.command, version, "/".join(parts), pairs, body, sim.base_url)
-        resp = sim.dataset.dispatch(req)
+        resp = sim.handle(req)
         if is_write:
-            sim._record_write(WriteRecord(self.command, record.path, record.query, body, resp.status, resp.created_id))
+            sim.record_write(WriteRecord(self.command, record.path, record.query, body, resp.status, resp.created_id))
         return resp
 
 
-def serve(sim: Simulator, host: str, port: int) -> tuple[SimHTTPServer, threading.Thread]:
+def serve(sim: Backend, host: str, port: int) -> tuple[SimHTTPServer, threading.Thread]:
     httpd = SimHTTPServer((host, port), Handler)
     httpd.sim = sim
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="copernica-simulator",

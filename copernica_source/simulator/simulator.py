@@ -11,6 +11,7 @@ from .config import RequestRecord, SimulatorConfig, WriteRecord
 from .dataset import Dataset
 from .faults import Faults, Latency
 from .quirks import Quirks
+from .router import Request, Response
 from .server import serve
 
 
@@ -107,10 +108,14 @@ class Simulator:
             self._requests.clear()
             self._writes.clear()
 
-    def _record_request(self, record: RequestRecord) -> None:
+    # --- what the HTTP front asks (server.Backend) -------------------------------------
+    def handle(self, req: Request) -> Response:
+        return self.dataset.dispatch(req)
+
+    def record_request(self, record: RequestRecord) -> None:
         with self._log_lock:
             self._requests.append(record)
 
-    def _record_write(self, record: WriteRecord) -> None:
+    def record_write(self, record: WriteRecord) -> None:
         with self._log_lock:
             self._writes.append(record)

@@ -8,10 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import dlt
+import duckdb
 import pytest
 
 from copernica_source.datarequests import request_data
 from copernica_source.private_files import private_dir, private_umask, write_private
+from copernica_source.settings import duckdb_destination
 from tests.conftest import connection
 
 
@@ -54,6 +57,26 @@ def test_private_umask_applies_inside_only(tmp_path: Path, open_umask: Any) -> N
         (tmp_path / "inside").write_text("x")
     (tmp_path / "outside").write_text("x")
     assert _mode(tmp_path / "inside") == 0o600 and _mode(tmp_path / "outside") == 0o644
+
+
+def test_duckdb_destination_creates_the_file_owner_only_and_leaves_an_existing_one(
+    tmp_path: Path, open_umask: Any
+) -> None:
+    """Without the CLI's umask: the library's DuckDB files are owner-only too, before and after dlt writes."""
+    created = tmp_path / "new" / "warehouse.duckdb"
+    pipeline = dlt.pipeline("private_test", destination=duckdb_destination(created), dataset_name="people",
+                            pipelines_dir=str(tmp_path / "pipelines"))
+    pipeline.run([{"id": 1, "email": "someone@example.com"}], table_name="people").raise_on_failed_jobs()
+    con = duckdb.connect(str(created), read_only=True)
+    assert con.execute("SELECT email FROM people.people").fetchall() == [("someone@example.com",)]
+    con.close()
+    assert _mode(created) == 0o600 and _mode(created.parent) == 0o700
+
+    shared = tmp_path / "shared.duckdb"
+    duckdb.connect(str(shared)).close()
+    os.chmod(shared, 0o644)
+    duckdb_destination(shared)
+    assert _mode(shared) == 0o644
 
 
 def test_request_data_output_folders_are_owner_only(

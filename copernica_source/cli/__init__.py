@@ -15,6 +15,7 @@ from dlt.common.configuration.exceptions import (
 )
 
 from copernica_source.errors import CopernicaError
+from copernica_source.private_files import private_umask
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -39,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("simulator", help="run the bundled Copernica API simulator (see `copernica simulator -h`)")
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        with private_umask():  # what a command creates may hold personal data: DuckDB files, dlt's load packages
+            return int(args.run(args))
     except CopernicaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -14,6 +14,7 @@ from dlt.common.typing import TSecretStrValue
 
 from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient, RetryPolicy
 from copernica_source.errors import ConfigurationError
+from copernica_source.private_files import PRIVATE_FILE_MODE, private_dir
 
 DUCKDB_FILE = "copernica.duckdb"
 DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
@@ -93,5 +94,27 @@ def duckdb_destination(path: str | os.PathLike[str], memory_limit: str | None = 
 
     # absolute: dlt keeps the resolved path in the pipeline's state, and a relative one would follow the cwd
     path = os.path.abspath(path)
+    _create_private_duckdb(path)
     config = {"memory_limit": memory_limit} if memory_limit else None
     return dlt.destinations.duckdb(DuckDbCredentials(path, global_config=config))
+
+
+def _create_private_duckdb(path: str) -> None:
+    """A DuckDB file we create holds personal data (profiles, data requests): create it owner-only, in a folder
+    created 0700 if it is new. A file that exists keeps its mode. DuckDB refuses an empty file, so an empty
+    database is made and narrowed before dlt writes anything into it."""
+    if os.path.exists(path):
+        return
+    import duckdb
+
+    try:
+        private_dir(os.path.dirname(path))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create the folder of the DuckDB file {path}: {exc.strerror or exc}") from None
+    try:
+        duckdb.connect(path).close()
+    except duckdb.Error:
+        if not os.path.exists(path):
+            raise
+        return  # another process created it meanwhile: its file, its mode
+    os.chmod(path, PRIVATE_FILE_MODE)

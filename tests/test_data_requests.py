@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import orjson
 import pytest
 
@@ -67,10 +68,11 @@ def test_each_kind_from_request_to_delivered_json(kind: str, make_sim: Any, tmp_
     sim = make_sim()
     ident = {"profile": profile_ids, "subprofile": subprofile_ids, "email": emails}[kind](sim, 1)[0]
     pipeline = make_pipeline(tmp_path, "copernica_data_requests")
-    [outcome] = run(sim, pipeline, [f"{kind}:{ident}"], output_dir=tmp_path / "out", timeout=20)
+    [outcome] = run(sim, pipeline, [f"{kind}:{ident}"], output_dir=tmp_path / "out", store_data=True, timeout=20)
 
     assert outcome.status == "delivered", outcome.message
     assert outcome.request_id and outcome.completed_at >= outcome.requested_at
+    assert Path(outcome.path).name == f"{kind}-{outcome.request_id}.json"  # no e-mail address in the name
     document = orjson.loads(Path(outcome.path).read_bytes())
     assert set(document) == {"info", "data"}
     assert document["info"]["type"] == kind and str(document["info"]["id"]) == ident
@@ -142,10 +144,13 @@ def test_resource_without_wait_then_with_wait(make_sim: Any, tmp_path: Path) -> 
     sim = make_sim(datarequest_delay_s=0.5)
     pid = profile_ids(sim, 1)[0]
     pipeline = make_pipeline(tmp_path, "my_pipeline")
-    pipeline.run(data_requests([f"profile:{pid}"], wait=False, **connection(sim))).raise_on_failed_jobs()
+    pipeline.run(data_requests([f"profile:{pid}"], wait=False, store_data=True,
+                               **connection(sim))).raise_on_failed_jobs()
     assert [r[3] for r in table(pipeline)] == ["pending"]
-    pipeline.run(data_requests([f"profile:{pid}"], timeout=20, poll_interval=FAST, **connection(sim)))
-    assert [r[3] for r in table(pipeline)] == ["delivered"]
+    pipeline.run(data_requests([f"profile:{pid}"], timeout=20, poll_interval=FAST, store_data=True,
+                               **connection(sim))).raise_on_failed_jobs()
+    [row] = table(pipeline)
+    assert row[3] == "delivered" and orjson.loads(row[6])["info"]["type"] == "profile"
     assert len(posts(sim)) == 1
 
 
@@ -315,3 +320,85 @@ def test_subjects_are_validated_and_read_from_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="line 2"):
         read_subjects(listing)
     assert [s.key for s in make_subjects(["1", "1"], emails=["x@example.com"])] == ["profile:1", "email:x@example.com"]
+
+
+# ---------------------------------------------------------------------------------------------- privacy
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def _stored(path: Path) -> list[tuple[Any, ...]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        sql = "SELECT subject_type, status, data FROM copernica_data.data_requests ORDER BY ALL"
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_request_data_returns_the_data_and_keeps_it_out_of_the_table_by_default(make_sim: Any, tmp_path: Path) -> None:
+    """The default pipeline, as in the README: ./copernica.duckdb gets statuses only, and is owner-only."""
+    sim = make_sim()
+    pid = profile_ids(sim, 1)[0]
+    outcomes = request_data([f"profile:{pid}", "email:person1@example.com"], poll_interval=FAST, timeout=20,
+                            **connection(sim))
+    assert [o.status for o in outcomes] == ["delivered", "delivered"], [o.message for o in outcomes]
+    assert outcomes[0].data["info"]["type"] == "profile" and str(outcomes[0].data["info"]["id"]) == pid
+    assert outcomes[1].data["info"]["id"] == "person1@example.com" and isinstance(outcomes[1].data["data"], list)
+    assert all(o.path is None for o in outcomes)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copernica.duckdb", "dlt_data"], "no output_dir: no files"
+    assert _stored(tmp_path / "copernica.duckdb") == [("email", "delivered", None), ("profile", "delivered", None)]
+    assert _mode(tmp_path / "copernica.duckdb") == 0o600
+
+
+def test_resource_refuses_to_deliver_data_nowhere(tmp_path: Path) -> None:
+    """A delivered request is not fetched again: without a table column, files or a callback its data would be lost."""
+    with pytest.raises(ConfigurationError, match="somewhere to deliver the data"):
+        data_requests(["profile:1"], access_token="unused", base_url="http://127.0.0.1:1")
+    for where in ({"store_data": True}, {"output_dir": tmp_path}, {"on_outcome": print}):
+        data_requests(["profile:1"], access_token="unused", base_url="http://127.0.0.1:1", **where)
+
+
+def _lines(stdout: str) -> list[list[str]]:
+    """`kind id  request-id  status  where` per subject."""
+    return [line.split() for line in stdout.strip().splitlines()]
+
+
+def test_cli_by_default_writes_private_files_named_without_addresses(make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim()
+    pid = profile_ids(sim, 1)[0]
+    done = subprocess.run(_cli(tmp_path, "--profile", pid, "--email", "person2@example.com", "--wait", "--timeout",
+                               "20"), env=_env(sim), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "copernica_data_requests"
+    assert f"wrote 2 files into {folder} (readable by you only)" in done.stderr
+    assert _mode(folder) == 0o700
+    names = {f"{kind}-{rid}.json" for kind, _, rid, status, _ in _lines(done.stdout) if status == "delivered"}
+    assert {f.name for f in folder.iterdir()} == names and len(names) == 2
+    assert not [n for n in names if "@" in n or "person2" in n]
+    assert all(_mode(f) == 0o600 for f in folder.iterdir())
+    email_file = next(f for f in folder.iterdir() if f.name.startswith("email-"))
+    assert orjson.loads(email_file.read_bytes())["info"]["id"] == "person2@example.com"
+    assert _stored(tmp_path / "dr.duckdb") == [("email", "delivered", None), ("profile", "delivered", None)]
+    assert _mode(tmp_path / "dr.duckdb") == 0o600
+    assert _mode(tmp_path / "pipelines") == 0o700  # dlt's state and load packages: made under the command's umask
+
+
+@pytest.mark.parametrize("flag", ["--store-data", "--no-store-data"])
+def test_cli_stores_the_data_in_the_table_only_when_asked(flag: str, make_sim: Any, tmp_path: Path) -> None:
+    sim = make_sim()
+    pid = profile_ids(sim, 1)[0]
+    done = subprocess.run(_cli(tmp_path, "--profile", pid, "--wait", "--timeout", "20", flag), env=_env(sim),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    [(kind, status, data)] = _stored(tmp_path / "dr.duckdb")
+    assert (kind, status) == ("profile", "delivered")
+    folder = tmp_path / "copernica_data_requests"
+    if flag == "--store-data":  # the table has it, so no files unless --output says so
+        assert str(orjson.loads(data)["info"]["id"]) == pid
+        assert not folder.exists()
+        assert done.stdout.split()[-1] == "copernica_data.data_requests"
+    else:  # the old flag still works and means the default: statuses only, the data in files
+        assert data is None
+        [written] = folder.iterdir()
+        assert done.stdout.split()[-1] == str(written)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -187,3 +188,44 @@ def test_list_settings_from_env_vars_and_a_full_refresh_of_some_tables(
     assert again.returncode == 0, again.stderr
     after = _tables(tmp_path / "lists.duckdb")
     assert after == before, "--full-refresh with --resources reloads those tables and leaves the others alone"
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_load_creates_its_files_owner_only_and_leaves_existing_ones_alone(tmp_path: Path) -> None:
+    """The DuckDB file holds profiles (personal data): created 0600 in a new folder 0700, with dlt's state and
+    load packages 0700; a DuckDB file that already exists keeps the mode its owner gave it."""
+    def load(duckdb_file: Path) -> None:
+        cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--demo", "--demo-events", "200",
+               "--resources", "html_clicks,profiles", "--duckdb-file", str(duckdb_file),
+               "--pipelines-dir", str(tmp_path / "pipelines")]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr[-2000:]
+
+    created = tmp_path / "warehouse" / "new" / "demo.duckdb"
+    load(created)
+    assert _tables(created)["profiles_customers"]
+    assert _mode(created) == 0o600
+    assert _mode(created.parent) == 0o700 and _mode(created.parent.parent) == 0o700
+    assert [p.name for p in created.parent.iterdir()] == ["demo.duckdb"]  # no .wal left behind
+    assert _mode(tmp_path / "pipelines") == 0o700 and _mode(tmp_path / "pipelines" / "copernica_demo") == 0o700
+
+    shared = tmp_path / "shared.duckdb"
+    duckdb.connect(str(shared)).close()
+    os.chmod(shared, 0o640)
+    load(shared)
+    assert _tables(shared)["profiles_customers"]
+    assert _mode(shared) == 0o640
+
+
+@pytest.mark.parametrize("name", ["a/b", "v1.2"])
+def test_invalid_pipeline_name_is_one_error_line(tmp_path: Path, name: str) -> None:
+    cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--pipeline-name", name, "--demo", "--demo-events",
+           "100", "--duckdb-file", str(tmp_path / "demo.duckdb"), "--pipelines-dir", str(tmp_path / "pipelines")]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (f"error: invalid --pipeline-name {name!r}: it names the "
+                                                       "pipeline's folder; use letters, digits, '_' and '-' only")

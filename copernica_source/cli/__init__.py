@@ -13,8 +13,10 @@ from dlt.common.configuration.exceptions import (
     ConfigurationException,
     ConfigValueCannotBeCoercedException,
 )
+from dlt.pipeline.exceptions import InvalidPipelineName
 
 from copernica_source.errors import CopernicaError
+from copernica_source.private_files import private_umask
 
 Command = Callable[[argparse.Namespace], int]
 
@@ -39,7 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("simulator", help="run the bundled Copernica API simulator (see `copernica simulator -h`)")
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args))
+        with private_umask():  # what a command creates may hold personal data: DuckDB files, dlt's load packages
+            return int(args.run(args))
+    except InvalidPipelineName as exc:
+        print(f"error: {pipeline_name_error_line(exc)}", file=sys.stderr)
+        return 1
     except CopernicaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -49,6 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def pipeline_name_error_line(exc: InvalidPipelineName) -> str:
+    """dlt names the pipeline's folder after it, so it must be one plain folder name (dlt also bans `. % { }`)."""
+    return (f"invalid --pipeline-name {exc.pipeline_name!r}: it names the pipeline's folder; "
+            "use letters, digits, '_' and '-' only")
 
 
 def config_error_line(exc: ConfigurationException) -> str:

@@ -1,6 +1,8 @@
 """`copernica data-request`: GDPR data requests for one or many subjects, as one command.
 
 Prints one line per subject (subject, request ID, status, file or what to do) and nothing of the data itself.
+The data goes into owner-only files `<kind>-<request id>.json` (--output, default ./copernica_data_requests);
+into the destination's table only with --store-data.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from copernica_source.datarequests.api import DELIVERED, PENDING
 from copernica_source.datarequests.resource import DEFAULT_TIMEOUT, default_pipeline, request_data
 from copernica_source.datarequests.subjects import make_subjects, read_subjects
 from copernica_source.errors import ConfigurationError
+from copernica_source.private_files import private_dir
 from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, duckdb_destination
+
+DEFAULT_OUTPUT = "copernica_data_requests"
 
 
 def add_data_request_command(commands: Any) -> None:
@@ -30,9 +35,13 @@ def add_data_request_command(commands: Any) -> None:
     p.add_argument("--report", default=None, help="e-mail address or URL Copernica also sends the file to")
     p.add_argument("--wait", action="store_true", help="poll (with backoff) until the data is available")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait at most (default 3600)")
-    p.add_argument("--output", default=None, metavar="DIR", help="write each subject's JSON file into DIR")
-    p.add_argument("--no-store-data", action="store_true",
-                   help="keep the data out of the destination (the table then tracks requests only)")
+    p.add_argument("--output", default=None, metavar="DIR",
+                   help="write each subject's JSON file into DIR, owner-only (default without --store-data: "
+                        f"./{DEFAULT_OUTPUT})")
+    p.add_argument("--store-data", dest="store_data", action="store_true", default=False,
+                   help="also put the data itself into the destination's table (default: statuses only)")
+    p.add_argument("--no-store-data", dest="store_data", action="store_false",
+                   help="the default, kept for older scripts: the table tracks requests only")
     p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
     p.add_argument("--duckdb-file", default=DUCKDB_FILE, help="DuckDB file for --destination duckdb")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"dataset (schema) name (default {DEFAULT_DATASET})")
@@ -46,20 +55,33 @@ def _split(values: list[str]) -> list[str]:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+def _output_folder(given: str | None, store_data: bool) -> str | None:
+    """The folder for the delivered files, created owner-only before anything is asked: without --store-data the
+    files are the only place the data goes, so it falls back to DEFAULT_OUTPUT rather than being lost."""
+    if given is None and store_data:
+        return None
+    folder = given or DEFAULT_OUTPUT
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise ConfigurationError(f"--output {folder} is a file; give a directory (it is created if missing)")
+    try:
+        return str(private_dir(folder))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create the --output folder {folder}: {exc.strerror or exc}") from None
+
+
 def run_data_request(args: argparse.Namespace) -> int:
     from_files = [s for path in args.file for s in read_subjects(path)]
     subjects = make_subjects(_split(args.profile), _split(args.subprofile), _split(args.email), from_files)
     if not subjects and not args.pending:
         raise ConfigurationError("no subjects: give --profile, --subprofile, --email, --file or --pending")
-    if args.output and os.path.exists(args.output) and not os.path.isdir(args.output):
-        raise ConfigurationError(f"--output {args.output} is a file; give a directory (it is created if missing)")
+    output = _output_folder(args.output, args.store_data)
     destination: Any = args.destination
     if destination == "duckdb":
         destination = duckdb_destination(args.duckdb_file)
     pipeline = default_pipeline(dataset=args.dataset, pipelines_dir=args.pipelines_dir, destination=destination)
     outcomes = request_data(
-        subjects, pipeline=pipeline, report=args.report, wait=args.wait, timeout=args.timeout, output_dir=args.output,
-        store_data=not args.no_store_data, poll_interval=args.poll_interval, include_pending=args.pending,
+        subjects, pipeline=pipeline, report=args.report, wait=args.wait, timeout=args.timeout, output_dir=output,
+        store_data=args.store_data, poll_interval=args.poll_interval, include_pending=args.pending,
         api_version=args.api_version,
     )
     if not outcomes:
@@ -68,6 +90,9 @@ def run_data_request(args: argparse.Namespace) -> int:
     for o in outcomes:
         where = o.path or o.message or (f"in {args.dataset}.data_requests" if o.status == DELIVERED else "")
         print(f"{o.subject!s:<{width}}  {o.request_id or '-':<12}  {o.status:<9}  {where}".rstrip())
+    written = sum(1 for o in outcomes if o.path)
+    if written:
+        print(f"wrote {written} file{'s' * (written != 1)} into {output} (readable by you only)", file=sys.stderr)
     done = {DELIVERED} if args.wait else {DELIVERED, PENDING}
     failed = [o for o in outcomes if o.status not in done]
     if failed:

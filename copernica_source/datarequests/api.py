@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +13,7 @@ from urllib.parse import quote
 from copernica_source.client import CopernicaClient
 from copernica_source.datarequests.subjects import Subject
 from copernica_source.errors import CopernicaError, NotFoundError, TransientError
+from copernica_source.private_files import write_private
 
 # Statuses of a subject after a run. Rows in the table carry the first three.
 PENDING, DELIVERED, EXPIRED, NOT_FOUND, FAILED = "pending", "delivered", "expired", "not_found", "failed"
@@ -132,24 +132,17 @@ def utc_now() -> datetime:
 
 
 def _safe_name(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9@._+-]", "_", text)[:150]
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)[:150]
+
+
+def file_name(outcome: Outcome) -> str:
+    """`<kind>-<request id>.json`: the request ID is unique and says nothing about the person, where an e-mail
+    address in the name would show in every listing and backup log (profile IDs would not, but one scheme is
+    simpler to find and to clean up)."""
+    return f"{outcome.subject.kind}-{_safe_name(str(outcome.request_id))}.json"
 
 
 def write_file(output_dir: str | os.PathLike[str], outcome: Outcome, text: str) -> str:
-    """Atomically write one subject's file, readable by its owner only (it is personal data)."""
-    folder = Path(output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    name = f"{outcome.subject.kind}-{_safe_name(outcome.subject.id)}-{_safe_name(str(outcome.request_id))}.json"
-    target = folder / name
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".partial-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return str(target)
-
-
+    """Atomically write one subject's file, readable by its owner only (it is personal data); folders it creates
+    are owner-only too."""
+    return str(write_private(Path(output_dir) / file_name(outcome), text))

@@ -3,8 +3,9 @@
 Copernica answers a request with an ID and builds a JSON file (`{"info": {...}, "data": [[...]]}`) in its own
 time; the file expires. Pending request IDs live in dlt resource state keyed by subject, so a re-run waits for
 them instead of asking again. `request_data()` works in two loads (ask and commit the IDs, then wait) so that even
-a run killed while waiting resumes without a new request. The data is personal data: it goes to the destination
-and to files, never to logs or exception messages.
+a run killed while waiting resumes without a new request. The data is personal data: it goes to the caller
+(`Outcome.data`), to owner-only files and, only when asked (`store_data`), to the destination; never to logs or
+exception messages.
 """
 
 from __future__ import annotations
@@ -227,14 +228,15 @@ def data_requests(
     *,
     create: bool = True,
     output_dir: str | os.PathLike[str] | None = None,
-    store_data: bool = True,
+    store_data: bool = False,
     poll_interval: float = 2.0,
     include_pending: bool = False,
     client: CopernicaClient | None = None,
     on_outcome: Callable[[Outcome], None] | None = None,
     **connection: Unpack[ConnectionOverrides],
 ) -> DltResource:
-    """The `data_requests` table as a dlt resource: one row per request (ID, subject, status, times, JSON).
+    """The `data_requests` table as a dlt resource: one row per request (ID, subject, status, times; the JSON
+    only with `store_data`).
 
     Subjects without a pending request are asked for (unless `create=False`), pending ones from earlier runs of
     the same pipeline are waited for. IDs asked for in a run are only remembered once that run's load commits:
@@ -246,8 +248,10 @@ def data_requests(
         wait: wait for pending requests (polling with backoff) instead of only asking.
         timeout: seconds to wait, at most.
         create: ask for subjects without a pending request (False: only wait for earlier ones).
-        output_dir: also write one JSON file per delivered subject here (readable by the owner only).
-        store_data: put the data itself in the table's `data` column (False: statuses only).
+        output_dir: also write one JSON file per delivered subject here, named `<kind>-<request id>.json`
+            (readable by the owner only; folders it creates are too).
+        store_data: also put the data itself in the table's `data` column; off by default, as the table usually
+            sits in an analytics warehouse that many can read (off: the table tracks statuses only).
         poll_interval: seconds between the first polls; each wait is half as long again, up to a minute.
         include_pending: also wait for the pending requests of subjects not named this time.
         client: a client to use (and leave open) instead of one built from config.
@@ -258,8 +262,12 @@ def data_requests(
         The `data_requests` resource, merged on `request_id`.
 
     Raises:
-        ConfigurationError: an invalid subject or `report`.
+        ConfigurationError: an invalid subject or `report`, or nowhere for the data to go (no `store_data`,
+            `output_dir` or `on_outcome`): a delivered request is not asked for again, so its data would be lost.
     """
+    if not (store_data or output_dir or on_outcome):
+        raise ConfigurationError("data_requests() needs somewhere to deliver the data: store_data=True, output_dir= "
+                                 "or on_outcome= (a delivered request is not fetched again)")
     chosen = make_subjects(others=subjects)
     if report is not None and not str(report).strip():
         report = None
@@ -287,12 +295,12 @@ def request_data(
     wait: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
     output_dir: str | os.PathLike[str] | None = None,
-    store_data: bool = True,
+    store_data: bool = False,
     poll_interval: float = 2.0,
     include_pending: bool = False,
     **connection: Unpack[ConnectionOverrides],
 ) -> list[Outcome]:
-    """One call: ask for every subject, commit the request IDs, wait, deliver to the table and/or files.
+    """One call: ask for every subject, commit the request IDs, wait, deliver (Outcome.data; files, table if asked).
 
     A re-run with the same pipeline waits for pending requests instead of asking again.
 
@@ -302,15 +310,18 @@ def request_data(
         report: an e-mail address or http(s) URL Copernica also sends the file to.
         wait: wait for the requests to be ready instead of only asking.
         timeout: seconds the whole call may wait, at most.
-        output_dir: also write one JSON file per delivered subject here (readable by the owner only).
-        store_data: put the data itself in the table's `data` column (False: statuses only).
+        output_dir: also write one JSON file per delivered subject here, named `<kind>-<request id>.json`
+            (readable by the owner only; folders it creates are too).
+        store_data: also put the data itself in the table's `data` column; off by default, as the table usually
+            sits in an analytics warehouse that many can read (off: the table tracks statuses only).
         poll_interval: seconds between the first polls; each wait is half as long again, up to a minute.
         include_pending: also wait for the pending requests of subjects not named this time.
         **connection: overrides of `[sources.copernica]` (access_token, base_url, api_version, ...).
 
     Returns:
         One Outcome per subject, in order, then any other pending ones (`status` pending/delivered/expired/
-        not_found/failed; `message` says what to do).
+        not_found/failed; `message` says what to do). A delivered one holds the parsed file in `data`, whether or
+        not it was also stored or written.
 
     Raises:
         ConfigurationError: an invalid subject or `report`, or no access token.

@@ -18,11 +18,13 @@ def answer_requests(subjects_file: str = "subjects.txt", output_dir: str = "gdpr
 
 
 def in_your_own_pipeline() -> None:
-    """The resource in any dlt pipeline: ask and commit the request IDs first, then wait in a second run."""
+    """The resource in any dlt pipeline: ask and commit the request IDs first, then wait in a second run. The data
+    goes where you say: files (`output_dir`) or, by explicit choice, the table's `data` column (`store_data`)."""
     pipeline = dlt.pipeline("copernica_data_requests", destination="duckdb", dataset_name="copernica_data")
     subjects = ["profile:12", "subprofile:7", "email:someone@example.com"]
-    pipeline.run(data_requests(subjects, wait=False)).raise_on_failed_jobs()
-    pipeline.run(data_requests(subjects, wait=True, timeout=3600, create=False)).raise_on_failed_jobs()
+    pipeline.run(data_requests(subjects, wait=False, output_dir="gdpr")).raise_on_failed_jobs()
+    waited = data_requests(subjects, wait=True, timeout=3600, create=False, output_dir="gdpr")
+    pipeline.run(waited).raise_on_failed_jobs()
 
 
 if __name__ == "__main__":

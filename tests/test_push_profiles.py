@@ -363,24 +363,32 @@ def test_update_mode_changes_existing_profiles_and_creates_none(sim: Any, tmp_pa
 # -- interests ----------------------------------------------------------------------------------------------
 def test_interests_from_a_text_column_and_a_list_column(sim: Any, tmp_path: Path) -> None:
     t = field_names(sim)
-    rows = [{t["email"]: f"fan{i}@{DOMAIN}", "hobbies": "football, tennis" if i else ""} for i in range(2)]
+    declared = [str(i["name"]) for i in sim.dataset.rows("database/1/interests")]
+    first, second, third, fourth = declared[:4]
+    rows = [{t["email"]: f"fan{i}@{DOMAIN}", "hobbies": f"{first}, {second.upper()}" if i else ""} for i in range(2)]
+    rows.append({t["email"]: f"fan3@{DOMAIN}", "hobbies": f"{first}, football, chess"})  # undeclared names (A36)
     src = write_csv(tmp_path / "in.csv", rows)
+    out = tmp_path / "r.csv"
     assert push(tmp_path, "--input", str(src), "--database", "1", "--key", t["email"], "--interests", "hobbies",
-                "--results", str(tmp_path / "r.csv")) == 0
-    table = pa.table({t["email"]: [f"fan2@{DOMAIN}"], "tags": [["golf", "chess"]]})
+                "--results", str(out)) == 1
+    by_row = {r["row"]: r for r in results(out)}
+    assert by_row[1]["action"] == by_row[2]["action"] == "created"
+    assert by_row[3]["action"] == "rejected"
+    assert "hobbies: 'football', 'chess' are not interests of the database" in by_row[3]["message"]
+    assert ", ".join(declared) in by_row[3]["message"]
+    table = pa.table({t["email"]: [f"fan2@{DOMAIN}"], "tags": [[third, fourth]]})
     pq.write_table(table, tmp_path / "in.parquet")
     assert push(tmp_path, "--input", str(tmp_path / "in.parquet"), "--database", "1", "--key", t["email"],
                 "--interests", "tags", "--results", str(tmp_path / "r2.csv")) == 0
     bodies = {w.body["fields"][t["email"]]: w.body for w in sim.writes if w.method == "PUT"}
-    # every interest of the database as name: 1|0 ("exactly these" whether Copernica adds or replaces)
-    declared = {str(i["name"]) for i in sim.dataset.rows("database/1/interests")}
+    assert f"fan3@{DOMAIN}" not in bodies  # never sent
 
-    def exactly(*names: str) -> dict[str, int]:
-        return {**{n: int(n in names) for n in declared}, **{n: 1 for n in names if n not in declared}}
+    def exactly(*names: str) -> dict[str, int]:  # every interest of the database as name: 1|0 ("exactly these")
+        return {n: int(n in names) for n in declared}
 
-    assert bodies[f"fan1@{DOMAIN}"]["interests"] == exactly("football", "tennis")
+    assert bodies[f"fan1@{DOMAIN}"]["interests"] == exactly(first, second)
     assert "interests" not in bodies[f"fan0@{DOMAIN}"]  # an empty cell leaves interests alone
-    assert bodies[f"fan2@{DOMAIN}"]["interests"] == exactly("golf", "chess")
+    assert bodies[f"fan2@{DOMAIN}"]["interests"] == exactly(third, fourth)
 
 
 # -- faults and kills ---------------------------------------------------------------------------------------
@@ -410,16 +418,17 @@ def test_ten_percent_faults_end_in_the_same_state_as_none(copernica_simulator_fa
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("mode", ["upsert", "create"])
 def test_sigkill_mid_run_then_rerun_leaves_each_profile_once_and_skips_done_rows(
-        copernica_simulator_factory: Any, tmp_path: Path) -> None:
+        copernica_simulator_factory: Any, tmp_path: Path, mode: str) -> None:
     sim = copernica_simulator_factory(**SIM, latency_ms=20)
     t = field_names(sim)
     name = text_field(sim)
-    n = 400
+    n, concurrency = 400, 4
     src = write_csv(tmp_path / "in.csv", make_rows(sim, n))
     cmd = [sys.executable, "-m", "copernica_source.cli", "push-profiles", "--input", str(src), "--database", "1",
-           "--key", t["email"], "--batch-size", "50", "--concurrency", "4", "--results", str(tmp_path / "r.csv"),
-           "--pipelines-dir", str(tmp_path / "pipelines")]
+           "--key", t["email"], "--batch-size", "50", "--concurrency", str(concurrency), "--mode", mode,
+           "--results", str(tmp_path / "r.csv"), "--pipelines-dir", str(tmp_path / "pipelines")]
     env = dict(os.environ, **_env(sim))
     proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -435,9 +444,19 @@ def test_sigkill_mid_run_then_rerun_leaves_each_profile_once_and_skips_done_rows
     truth = profiles_by_key(sim, t["email"])
     assert len(truth) == n and all(len(v) == 1 for v in truth.values())
     assert all(truth[f"user{i}@{DOMAIN}"][0][name.lower()] == f"Name {i}" for i in range(n))
-    puts = [w for w in sim.writes if w.method == "PUT"]
-    assert len(puts) <= n + 50  # at most the interrupted batch is sent twice, not the whole input
-    assert first < len(puts)
     got = results(tmp_path / "r.csv")
-    assert sorted(r["row"] for r in got) == list(range(1, n + 1))
-    assert {r["action"] for r in got} <= {"created", "updated"}
+    assert sorted(r["row"] for r in got) == list(range(1, n + 1))  # each row exactly once
+    assert {r["profile_id"] for r in got} == {v[0]["id"] for v in truth.values()}
+    writes = [w for w in sim.writes if w.method == ("PUT" if mode == "upsert" else "POST")]
+    assert first < len(writes)
+    if mode == "upsert":
+        # only the rows in flight at the kill are sent again: rows with a result never are
+        assert len(writes) <= n + concurrency
+        assert {r["action"] for r in got} <= {"created", "updated"}
+        resent = [r for r in got if "interrupted run" in r["message"]]
+        assert len(resent) <= concurrency and all(r["action"] == "updated" for r in resent)
+    else:
+        # every profile was made by this push, once: none is reported as a failure or "already exists"
+        assert len(writes) == n
+        assert {r["action"] for r in got} == {"created"}
+        assert not any("already exists" in r["message"] for r in got)

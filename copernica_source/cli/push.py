@@ -3,8 +3,9 @@
 The command checks the whole input before the first write (readable, key and columns known to the database),
 then runs a dlt pipeline that ends in the `copernica_profiles` destination. A killed run leaves a load package
 behind; running the same command again finishes that package (rows already done are not sent again) instead
-of pushing the input a second time. Row results go to `--results` (CSV or Parquet) and a summary is printed;
-the exit code is 1 when any row was rejected or failed.
+of pushing the input a second time. Row results go to `--results` (CSV or Parquet), one per input row (rows a
+stopped push never reached are `not_sent`), and a summary is printed; the exit code is 1 when any row was
+rejected, failed or not sent. The results, the journal and the pipeline's folder are private (0600/0700).
 """
 
 from __future__ import annotations
@@ -22,10 +23,19 @@ import dlt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from copernica_source.errors import ConfigurationError, CopernicaError
-from copernica_source.push.destination import DEFAULT_BATCH_SIZE, close_writers, copernica_profiles
+from copernica_source.errors import AuthenticationError, ConfigurationError, CopernicaError, TransientError
+from copernica_source.push.destination import (
+    DEFAULT_BATCH_SIZE,
+    FIX_TOKEN,
+    NOT_AN_OUTAGE,
+    CopernicaUnavailable,
+    PushStopped,
+    close_writers,
+    copernica_profiles,
+)
 from copernica_source.push.inputs import (
     InputData,
     InputError,
@@ -35,18 +45,25 @@ from copernica_source.push.inputs import (
     read_jsonl_input,
     read_parquet_input,
 )
-from copernica_source.push.journal import RowResult, append_results, read_results
-from copernica_source.push.validation import check_row, plan_columns
-from copernica_source.push.writer import DEFAULT_CONCURRENCY, MODES, fetch_database
+from copernica_source.push.journal import (
+    DIR_MODE,
+    NOT_SENT,
+    RESULTS_SCHEMA,
+    RowResult,
+    append_results,
+    make_private_dirs,
+    open_private,
+    read_results,
+)
+from copernica_source.push.validation import ROW_COLUMN, RowPlan, check_row, plan_columns
+from copernica_source.push.writer import DEFAULT_CONCURRENCY, MODES, fetch_database, one_line
 from copernica_source.settings import client_from_config
 
 TABLE_NAME = "profiles"
 DEFAULT_RESULTS = "push_profiles_results.csv"
-
-
-
-
-
+RERUN = ("Copernica was unavailable: run the same command again to finish the push (rows already done are not "
+         "sent again)")
+FIX_INPUT = "fix the input (or the query), then run again; no row of this input was sent"
 
 # -- readers ------------------------------------------------------------------------------------------------
 
@@ -126,7 +143,8 @@ def add_push_profiles_command(commands: Any) -> None:
     p.add_argument("--timezone", default="Europe/Amsterdam", help="zone Copernica's date-times are in")
     p.add_argument("--pipeline-name", default="copernica_push_profiles")
     p.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default ~/.dlt/pipelines)")
-    p.add_argument("--discard-pending", action="store_true", help="drop an interrupted push of another input")
+    p.add_argument("--discard-pending", action="store_true",
+                   help="drop an interrupted push (of this input or another) and start afresh")
     p.set_defaults(run=run_push_profiles)
 
 
@@ -165,26 +183,35 @@ def run_push_profiles(args: argparse.Namespace) -> int:
     if args.dry_run:
         return _dry_run(data, plan, args)
 
-    pipeline = dlt.pipeline(args.pipeline_name, pipelines_dir=args.pipelines_dir, dataset_name="copernica_push")
-    journal = os.path.join(pipeline.working_dir, "push_results_journal.csv")  # with the pipeline: a resume finds it
+    # the pipeline's folder holds rows and keys: private when the push creates it (dlt makes it anew: chmod after)
+    pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
+    new_folder = not os.path.isdir(os.path.join(pipelines_dir, args.pipeline_name))
+    make_private_dirs(pipelines_dir)
+    working_dir = dlt.pipeline(args.pipeline_name, pipelines_dir=args.pipelines_dir).working_dir
+    if new_folder:
+        os.chmod(working_dir, DIR_MODE)
+    journal = os.path.join(working_dir, "push_results_journal.csv")  # with the pipeline: a resume finds it
     destination = copernica_profiles(
         database=db.id, key=plan.key_field.name, mode=mode, concurrency=concurrency, results_path=journal,
         interests_column=args.interests, ignore_unknown_columns=args.ignore_unknown_columns,
         timezone=args.timezone, batch_size=args.batch_size)
+    # with its destination: dropping a pending push aborts its package through the loader
+    pipeline = dlt.pipeline(args.pipeline_name, pipelines_dir=args.pipelines_dir, destination=destination,
+                            dataset_name="copernica_push")
     fingerprint = _fingerprint(args, db.id, plan.key_field.name, mode)
     state_path = os.path.join(pipeline.working_dir, "push_run.json")
     state = _load_json(state_path)
     resume = False
     if pipeline.has_pending_data:
-        if state.get("fingerprint") == fingerprint and state.get("status") == "running":
+        if args.discard_pending:
+            pipeline.abort_packages()
+        elif state.get("fingerprint") == fingerprint and state.get("status") == "running":
             resume = True
-        elif args.discard_pending:
-            pipeline.drop_pending_packages()
         else:
             raise ConfigurationError(
                 f"an interrupted push ({state.get('input', 'unknown input')}) is pending in pipeline "
                 f"{args.pipeline_name!r}: run that command again to finish it, or pass --discard-pending")
-    failed: str | None = None
+    stopped: tuple[str, str] | None = None
     try:
         if resume:
             print("resuming the interrupted push: rows already done are not sent again", file=sys.stderr)
@@ -197,12 +224,47 @@ def run_push_profiles(args: argparse.Namespace) -> int:
             pipeline.run(dlt.resource(data.batches(), name=TABLE_NAME), destination=destination)
         _save_json(state_path, {"fingerprint": fingerprint, "status": "done", "input": data.description})
     except PipelineStepFailed as exc:
-        failed = _cause(exc)
+        stopped = _stop_reason(exc)
+        if exc.step == "extract":  # the input broke before anything was sent: nothing to resume
+            pipeline.abort_packages()
+            _save_json(state_path, {"fingerprint": fingerprint, "status": "failed", "input": data.description})
     finally:
         close_writers()
-    results = read_results(journal)
+    results = _with_unsent(read_results(journal), data, plan)
     _write_results(results, args.results)
-    return _summary(results, args.results, time.monotonic() - started, failed)
+    return _summary(results, args.results, time.monotonic() - started, stopped)
+
+
+def _with_unsent(results: pa.Table, data: InputData, plan: RowPlan) -> pa.Table:
+    """Every input row once: a row with no result (the push stopped before it) is added as `not_sent`."""
+    total = data.rows + len(data.problems)
+    seen = set(results.column("row").to_pylist())
+    missing = [n for n in range(1, total + 1) if n not in seen]
+    if not missing:
+        return results
+    keys = _keys_of(data, plan.key_column, set(missing))
+    extra = [dict(row=n, key=keys.get(n), action=NOT_SENT, profile_id=None,
+                  message="not sent: the push stopped before this row", load_id="") for n in missing]
+    table = pa.concat_tables([results, pa.Table.from_pylist(extra, schema=RESULTS_SCHEMA)])
+    return table.sort_by([("row", "ascending")])
+
+
+def _keys_of(data: InputData, column: str, rows: set[int]) -> dict[int, str]:
+    """The keys of some rows, read again from the input; none when the input cannot be read again."""
+    out: dict[int, str] = {}
+    try:
+        for batch in data.batches():
+            if column not in batch.schema.names:
+                return out
+            numbers = batch.column(ROW_COLUMN).to_pylist()
+            if not rows.intersection(numbers):
+                continue
+            for n, key in zip(numbers, batch.column(column).to_pylist(), strict=True):
+                if n in rows and key is not None:
+                    out[n] = str(key)[:200]
+    except Exception:  # noqa: BLE001 - the keys only help the reader; the rows are listed either way
+        pass
+    return out
 
 
 def _dry_run(data: InputData, plan: Any, args: argparse.Namespace) -> int:
@@ -213,50 +275,82 @@ def _dry_run(data: InputData, plan: Any, args: argparse.Namespace) -> int:
             results.append(RowResult(c.row, c.key, "rejected" if c.reason else "valid", None, c.reason or ""))
     table = pa.Table.from_pylist([dict(row=r.row, key=r.key, action=r.action, profile_id=r.profile_id,
                                        message=r.message, load_id="dry-run") for r in results],
-                                 schema=read_results("").schema)
+                                 schema=RESULTS_SCHEMA)
     table = table.sort_by([("row", "ascending")])
     _write_results(table, args.results)
     return _summary(table, args.results, 0.0, None, dry_run=True)
 
 
 def _write_results(table: pa.Table, path: str) -> None:
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
+    """Write the results whole and private (0600, new folders 0700): they hold the keys, often e-mail addresses."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open_private(tmp, "w") as f:
+        f.flush()
     if path.lower().endswith((".parquet", ".pq")):
-        pq.write_table(table, path)
+        pq.write_table(table, tmp)
     else:
-        pacsv.write_csv(table, path)
+        pacsv.write_csv(table, tmp)
+    os.replace(tmp, path)
 
 
-def _summary(results: pa.Table, path: str, seconds: float, failed: str | None, dry_run: bool = False) -> int:
+def _summary(results: pa.Table, path: str, seconds: float, stopped: tuple[str, str] | None,
+             dry_run: bool = False) -> int:
     counts = Counter(results.column("action").to_pylist())
     order = ["valid"] if dry_run else ["created", "updated"]
     parts = [f"{counts.get(a, 0):,} {a}" for a in order + ["rejected", "failed"]]
+    if counts.get(NOT_SENT):
+        parts.append(f"{counts[NOT_SENT]:,} not sent")
     rate = f" in {seconds:.1f}s" if seconds else ""
     print(("dry run: " if dry_run else "") + ", ".join(parts) + rate + f"; row results in {path}")
     for r in results.filter(pa.compute.is_in(results.column("action"), pa.array(["rejected", "failed"]))) \
             .slice(0, 10).to_pylist():
         print(f"  row {r['row']} ({r['key']}): {r['action']}: {r['message']}", file=sys.stderr)
-    if failed:
-        print(f"error: {failed}", file=sys.stderr)
-        print("the push stopped before the end: run the same command again to finish it", file=sys.stderr)
+    if stopped:
+        reason, advice = stopped
+        print(f"error: {reason}", file=sys.stderr)
+        print(f"the push stopped before the end: {advice}", file=sys.stderr)
         return 1
-    return 1 if counts.get("rejected") or counts.get("failed") else 0
+    return 1 if counts.get("rejected") or counts.get("failed") or counts.get(NOT_SENT) else 0
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception, its causes and contexts, and the job exceptions dlt keeps aside, outermost first."""
+    out: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or any(current is seen for seen in out):
+            continue
+        out.append(current)
+        todo += [current.__cause__, current.__context__, getattr(current, "client_exception", None)]
+    return out
+
+
+def _stop_reason(exc: BaseException) -> tuple[str, str]:
+    """Why the push stopped (always with its cause) and what to do: a re-run is advised only after an outage."""
+    chain = _chain(exc)
+    for e in chain:
+        if isinstance(e, PushStopped):
+            return e.reason, e.advice
+    for e in chain:
+        if isinstance(e, AuthenticationError):
+            return str(e), FIX_TOKEN
+        if isinstance(e, (CopernicaUnavailable, TransientError)):
+            return str(e), RERUN
+    for e in chain:
+        if isinstance(e, (InputError, ConfigurationError)):
+            return str(e), FIX_INPUT
+    for e in chain:
+        if isinstance(e, CopernicaError):
+            return str(e), NOT_AN_OUTAGE
+    return _cause(exc), NOT_AN_OUTAGE
 
 
 def _cause(exc: BaseException) -> str:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    best = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, CopernicaError):
-            return str(current)
-        name = type(current).__name__
-        if name.startswith("Destination") and str(current).strip():
-            best = str(current).strip().splitlines()[0]
-        current = current.__cause__ or current.__context__
-    return best
+    """The innermost exception's one-line text with its type: never an empty 'with exception:'."""
+    chain = _chain(exc)
+    inner = [e for e in chain if not type(e).__module__.startswith("dlt.")]
+    return one_line(inner[-1] if inner else chain[-1])
 
 
 def _fingerprint(args: argparse.Namespace, db_id: int, key: str, mode: str) -> str:
@@ -277,7 +371,7 @@ def _load_json(path: str) -> dict[str, Any]:
 
 def _save_json(path: str, data: dict[str, Any]) -> None:
     tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    with open_private(tmp, "w") as f:
         json.dump(data, f)
         f.flush()
         os.fsync(f.fileno())

@@ -7,10 +7,13 @@ Why it is shaped this way:
 - dlt checkpoints each batch of a load job in the load package, so a killed run resumes at the unfinished
   batch on the next `pipeline.run()`; rows of a batch go out concurrently (bounded), rows sharing a key in
   order, so two rows never race to create the same profile.
-- Row results are appended to a CSV journal (`results_path`) as each batch finishes and are fsynced, so they
-  survive a kill too. A batch replayed after a kill appends its rows again; `read_results` keeps the last.
-- A 400 is that row's failure (recorded, not retried); only an outage (retries exhausted) fails the batch,
-  as `DestinationTransientException`, so running again resumes.
+- Each row's result is appended to a CSV journal (`results_path`) as the row completes (fsynced once a batch),
+  and a `sending` line goes before each request that may create a profile. A batch replayed after a kill sends
+  only the rows of this load that have no result; a row with an intent but no result is resolved by asking
+  Copernica (create mode) or reported as possibly created by the interrupted run (upsert).
+- Anything wrong with one row (a 400, a value that cannot be sent) is that row's failure; only an outage
+  (retries exhausted) fails the batch, as `DestinationTransientException`, so running again resumes. Any other
+  stop is a `PushStopped` (terminal) whose message carries its cause and says what to do.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ from dlt.common.storages.load_package import load_package_state
 from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.destinations import destination as DestinationFactory
 
-from copernica_source.errors import AuthenticationError, ConfigurationError, CopernicaError, TransientError
-from copernica_source.push.journal import append_results
-from copernica_source.push.validation import Database, RowPlan, check_row, plan_columns
+from copernica_source.errors import AuthenticationError, ConfigurationError, TransientError
+from copernica_source.push.journal import Journal
+from copernica_source.push.validation import ROW_COLUMN, CheckedRow, Database, RowPlan, check_row, plan_columns
 from copernica_source.push.writer import (
     DEFAULT_CONCURRENCY,
     MODES,
@@ -39,6 +42,7 @@ from copernica_source.push.writer import (
     Mode,
     ProfileWriter,
     fetch_database,
+    one_line,
 )
 from copernica_source.settings import client_from_config
 
@@ -46,23 +50,24 @@ DEFAULT_BATCH_SIZE = 250
 DEFAULT_RESULTS_PATH = "copernica_profiles_results.csv"
 
 
+class PushStopped(DestinationTerminalException):
+    """The push cannot go on, and running the same command again would stop the same way: `advice` says what
+    to do instead. The message always carries the cause."""
+
+    def __init__(self, message: str, advice: str) -> None:
+        super().__init__(f"{message} ({advice})")
+        self.reason = message
+        self.advice = advice
 
 
+class CopernicaUnavailable(DestinationTransientException):
+    """Copernica was unavailable for some row of a batch: running again later resumes that batch."""
 
 
-
-
-
-
-
-
-# -- results journal -----------------------------------------------------------------------------------------
-
-
-
-
-
-
+FIX_SETTINGS = "fix the setting, then run again; pass --discard-pending to drop the unfinished push"
+NOT_AN_OUTAGE = ("this is not an outage, so running the same command again would stop the same way: fix the "
+                 "input, or pass --discard-pending to drop the unfinished push (rows already done keep their results)")
+FIX_TOKEN = "fix the access token in [sources.copernica], then run the same command again to finish the push"
 
 
 # -- the dlt destination ------------------------------------------------------------------------------------
@@ -73,6 +78,7 @@ class _LoadWriter:
     writer: ProfileWriter
     db: Database
     plans: dict[tuple[str, ...], RowPlan]
+    journal: Journal
 
     def plan(self, columns: Sequence[str], settings: dict[str, Any]) -> RowPlan:
         """Column plan for the columns a batch really has (dlt's table schema keeps columns of earlier runs)."""
@@ -82,7 +88,7 @@ class _LoadWriter:
                 self.plans[ident] = plan_columns(list(columns), self.db, settings["key"],
                                                  settings["interests_column"], settings["ignore_unknown_columns"])
             except ConfigurationError as exc:
-                raise DestinationTerminalException(str(exc)) from exc
+                raise PushStopped(str(exc), "fix the input's columns, or pass --discard-pending") from exc
         return self.plans[ident]
 
 
@@ -111,17 +117,22 @@ def _writer_for(table: TTableSchema, settings: dict[str, Any]) -> _LoadWriter:
             if client.api_version == 1 and settings.get("interests_column"):
                 raise ConfigurationError("api_version 1 writes a flat field map and no interests: the interests "
                                          "column would be dropped; use api_version 4 for interests")
-        except (ConfigurationError, AuthenticationError) as exc:
-            raise DestinationTerminalException(str(exc)) from exc
+        except ConfigurationError as exc:
+            raise PushStopped(str(exc), FIX_SETTINGS) from exc
+        except AuthenticationError as exc:
+            raise PushStopped(str(exc), FIX_TOKEN) from exc
         except TransientError as exc:
-            raise DestinationTransientException(str(exc)) from exc
+            raise CopernicaUnavailable(f"Copernica was unavailable: {exc}") from exc
         writer = ProfileWriter(client, db, key_field.name, settings["mode"], settings["concurrency"])
         try:
             writer.check_selector()
         except ConfigurationError as exc:
             writer.close()
-            raise DestinationTerminalException(str(exc)) from exc
-        lw = _LoadWriter(load_id, signature, writer, db, {})
+            raise PushStopped(str(exc), FIX_SETTINGS) from exc
+        except TransientError as exc:
+            writer.close()
+            raise CopernicaUnavailable(f"Copernica was unavailable: {exc}") from exc
+        lw = _LoadWriter(load_id, signature, writer, db, {}, Journal(settings["results_path"], load_id))
         _WRITERS[ident] = lw
         return lw
 
@@ -190,29 +201,49 @@ def _copernica_profiles_sink(
     auth_url: str | None = None,
     api_version: int | None = None,
 ) -> None:
-    """One batch of a table: check every row, send the valid ones, append every row's result."""
+    """One batch of a table: check every row, send the valid ones, journal every row's result. Only an outage is
+    transient; every other stop is a PushStopped that names its cause (dlt would otherwise retry the batch)."""
     if mode not in MODES:
-        raise DestinationTerminalException(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        raise PushStopped(f"mode must be one of {', '.join(MODES)}, not {mode!r}", FIX_SETTINGS)
     settings = dict(database=database, key=key, mode=mode, concurrency=int(concurrency),
                     interests_column=interests_column, ignore_unknown_columns=bool(ignore_unknown_columns),
-                    access_token=access_token, base_url=base_url, auth_url=auth_url, api_version=api_version)
-    lw = _writer_for(table, settings)
-    plan = lw.plan(_columns_of(items, key), settings)
-    rows = _rows_of(items)
-    _decode_interests(rows, interests_column)
-    checked = [check_row(r, plan, timezone) for r in rows]
-    load_id = lw.load_id
+                    access_token=access_token, base_url=base_url, auth_url=auth_url, api_version=api_version,
+                    results_path=results_path)
     try:
-        results = lw.writer.write(checked)
+        _write_batch(items, table, settings, timezone)
+    except (DestinationTerminalException, DestinationTransientException):
+        raise
+    except Exception as exc:  # a bug or a surprise: stop once, with its cause, never retry blindly
+        raise PushStopped(f"the push stopped on an unexpected error: {one_line(exc)}", NOT_AN_OUTAGE) from exc
+
+
+def _write_batch(items: TDataItems, table: TTableSchema, settings: dict[str, Any], timezone: str) -> None:
+    lw = _writer_for(table, settings)
+    plan = lw.plan(_columns_of(items, settings["key"]), settings)
+    rows = _rows_of(items)
+    _decode_interests(rows, settings["interests_column"])
+    checked = [_checked(r, plan, timezone) for r in rows]
+    try:
+        lw.writer.write(checked, lw.journal)
     except IncompleteBatch as inc:
-        append_results(results_path, inc.done, load_id)
         if isinstance(inc.cause, AuthenticationError):
-            raise DestinationTerminalException(str(inc.cause)) from inc.cause
-        if isinstance(inc.cause, CopernicaError):
-            raise DestinationTransientException(
+            raise PushStopped(str(inc.cause), FIX_TOKEN) from inc.cause
+        if isinstance(inc.cause, TransientError):
+            raise CopernicaUnavailable(
                 f"Copernica was unavailable; this batch resumes on the next run: {inc.cause}") from inc.cause
-        raise inc.cause from None  # the cause itself, not the IncompleteBatch that carried it here
-    append_results(results_path, results, load_id)
+        raise PushStopped(f"the push stopped on an unexpected error: {one_line(inc.cause)}",
+                          NOT_AN_OUTAGE) from inc.cause
+
+
+def _checked(values: dict[str, Any], plan: RowPlan, timezone: str) -> CheckedRow:
+    """check_row, and a row whose check itself breaks is that row's rejection, never the batch's end."""
+    try:
+        return check_row(values, plan, timezone)
+    except Exception as exc:  # noqa: BLE001 - reported on the row
+        row = values.get(ROW_COLUMN)
+        key = values.get(plan.key_column)
+        return CheckedRow(int(row) if isinstance(row, int) else None, None if key is None else str(key)[:200],
+                          {}, None, f"this row could not be checked: {one_line(exc)}")
 
 
 def copernica_profiles(

@@ -21,6 +21,9 @@ from copernica_source.push.journal import RowResult
 from copernica_source.push.validation import ROW_COLUMN
 
 READ_BATCH = 10_000
+MIN_BLOCK = 1 << 22  # pyarrow's CSV block: a record must fit in one
+MAX_BLOCK = 1 << 30
+MAX_CELL = 1 << 24  # characters in one CSV cell (the csv module's own default is 131,072)
 
 
 @dataclass
@@ -61,6 +64,9 @@ def read_csv_input(path: str, delimiter: str = ",") -> InputData:
     problems: list[RowResult] = []
     bad: set[int] = set()
     rows = 0
+    widest = 0  # characters of the longest record: pyarrow needs a block that holds it whole
+    if csv.field_size_limit() < MAX_CELL:
+        csv.field_size_limit(MAX_CELL)  # a large cell is one row's problem (the field's limit), not the file's
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f, strict=True, delimiter=delimiter)
@@ -71,23 +77,28 @@ def read_csv_input(path: str, delimiter: str = ",") -> InputData:
                 if not record:
                     continue  # blank line, as pyarrow skips it
                 rows += 1
+                widest = max(widest, sum(map(len, record)) + len(record))
                 if len(record) != len(header):
                     bad.add(rows)
                     problems.append(RowResult(rows, None, "rejected", None,
                                               f"malformed CSV record at line {reader.line_num}: {len(record)} cells, "
                                               f"the header has {len(header)}"))
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise InputError(f"{path}: a cell near line {reader.line_num} is longer than {MAX_CELL:,} characters; "
+                             "no Copernica field holds that much: shorten it or drop the column") from None
         raise InputError(f"{path}: malformed CSV: {exc}") from None
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     if header is None or not any(h.strip() for h in header):
         raise InputError(f"{path}: the file is empty (no header row)")
     _check_header(path, header)
+    block = _block_size(widest)
 
     def batches() -> Iterator[pa.RecordBatch]:
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=1 << 22),
+            read_options=pacsv.ReadOptions(block_size=block),
             parse_options=pacsv.ParseOptions(delimiter=delimiter, invalid_row_handler=lambda row: "skip"),
             convert_options=pacsv.ConvertOptions(column_types={h: pa.string() for h in header},
                                                  strings_can_be_null=True, null_values=[""]),
@@ -95,6 +106,15 @@ def read_csv_input(path: str, delimiter: str = ",") -> InputData:
         yield from _numbered(iter(reader), bad)
 
     return InputData(path, list(header), batches, problems, rows - len(bad))
+
+
+def _block_size(widest: int) -> int:
+    """A pyarrow block that holds the longest record whole (4 bytes a character covers UTF-8 and doubled quotes),
+    so one large cell does not make the file unreadable."""
+    block = MIN_BLOCK
+    while block < 4 * widest + (1 << 16) and block < MAX_BLOCK:
+        block *= 2
+    return block
 
 
 def _check_header(path: str, header: list[str]) -> None:
@@ -213,8 +233,17 @@ def read_duckdb_input(path: str, table: str | None, query: str | None) -> InputD
     _check_header(path, columns)
 
     def batches() -> Iterator[pa.RecordBatch]:
-        with duckdb.connect(path, read_only=True) as con:
-            yield from _numbered(iter(con.sql(sql).to_arrow_reader(READ_BATCH)))
+        read = 0
+        try:
+            with duckdb.connect(path, read_only=True) as con:
+                for batch in _numbered(iter(con.sql(sql).to_arrow_reader(READ_BATCH))):
+                    read += batch.num_rows
+                    yield batch
+        except (duckdb.Error, OSError, pa.ArrowException) as exc:
+            # DuckDB runs most of a query while streaming: its message is the only way to know what to fix
+            cause = " ".join(str(exc).split("\n\n")[0].split()) or type(exc).__name__
+            raise InputError(f"{path}: the query failed after {read:,} rows: {cause}; fix the query (running it "
+                             "again as it is fails the same way)") from None
 
     return InputData(f"{path}: {query or table}", columns, batches, [], rows)
 

@@ -21,14 +21,71 @@ from copernica_source.email_address import email_problem
 from copernica_source.errors import ConfigurationError
 
 ROW_COLUMN = "_row"  # input row number, added by push-profiles; never a field
-INTEGER_TYPES = frozenset({"integer", "foreign_key"})
-TEXT_TYPES = frozenset({"text", "email", "phone_fax", "phone_gsm", "select", "big"})
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_TEXT_BYTES = 65_535  # MySQL TEXT
+MAX_PHONE = 64
 _PHONE = re.compile(r"^\+?[0-9 ()./-]+$")
 _INT_TEXT = re.compile(r"^[+-]?\d+$")
 _CANONICAL_INT = re.compile(r"^-?(0|[1-9]\d*)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(:\d{2})?)(\.\d+)?$")
 _OPERATOR_CHARS = "=<>!~"
+
+
+@dataclass(frozen=True)
+class Limit:
+    """What one field type can hold. `kind` says how a value is read; the rest bound it."""
+
+    kind: str  # integer | float | date | datetime | text
+    max_bytes: int = 0  # UTF-8 bytes, 0 = no byte bound
+    max_chars: int = 0  # characters, 0 = no character bound
+    declared_length: bool = False  # the field's own `length` (characters) applies when it declares one
+    line_breaks: bool = False  # tab, CR and LF may appear inside the value
+    options: bool = False  # one of a select field's options
+    email: bool = False  # the e-mail rule (copernica_source/email_address.py)
+    phone: bool = False  # digits, spaces and + ( ) . / -
+
+
+# Every field type's limit, in one place. A value outside it is refused on its row with the column named and
+# never sent: Copernica would store it clipped, as 0, or fail the whole request.
+FIELD_LIMITS: Mapping[str, Limit] = {
+    "integer": Limit("integer"),  # signed 64-bit (A40)
+    "foreign_key": Limit("integer"),  # signed 64-bit (A40)
+    "float": Limit("float"),  # finite
+    "date": Limit("date"),  # YYYY-MM-DD, a real calendar date
+    "empty_date": Limit("date"),
+    "datetime": Limit("datetime"),  # YYYY-MM-DD HH:MM:SS
+    "empty_datetime": Limit("datetime"),
+    "text": Limit("text", max_bytes=MAX_TEXT_BYTES, declared_length=True, line_breaks=True),  # `length`: A42
+    "big": Limit("text", max_bytes=MAX_TEXT_BYTES, line_breaks=True),  # "large text field": MySQL TEXT (A41)
+    "email": Limit("text", declared_length=True, email=True),  # the e-mail rule (at most 254) and `length` (A42)
+    "phone": Limit("text", max_chars=MAX_PHONE, phone=True),
+    "phone_fax": Limit("text", max_chars=MAX_PHONE, phone=True),
+    "phone_gsm": Limit("text", max_chars=MAX_PHONE, phone=True),
+    "select": Limit("text", max_bytes=MAX_TEXT_BYTES, options=True),
+}
+OTHER_TYPE_LIMIT = Limit("text", max_bytes=MAX_TEXT_BYTES, declared_length=True)  # a type this table lacks
+
+
+def limit_of(fdef: FieldDef) -> Limit:
+    return FIELD_LIMITS.get(fdef.type, OTHER_TYPE_LIMIT)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # Unicode category Cc
+_CONTROL_NOT_BREAK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # Cc but tab, LF, CR
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def control_problem(text: str, line_breaks: bool = False) -> str | None:
+    """Why `text` cannot be sent as it is (a control character, or not encodable as UTF-8), or None."""
+    m = (_CONTROL_NOT_BREAK if line_breaks else _CONTROL).search(text)
+    if m:
+        name = "a NUL byte" if m.group() == "\0" else f"a control character ({m.group()!r})"
+        return f"holds {name} at character {m.start() + 1}; remove it"
+    m = _SURROGATE.search(text)
+    if m:
+        return f"holds a lone surrogate ({m.group()!r}) at character {m.start() + 1}, not text: fix the encoding"
+    return None
 
 
 class ProfileValidationError(ConfigurationError):
@@ -76,6 +133,7 @@ class RowPlan:
     key_field: FieldDef
     interests_column: str | None
     ignored: tuple[str, ...]
+    declared_interests: tuple[str, ...] = ()  # the database's: a row naming another interest is rejected (A36)
 
 
 def plan_columns(
@@ -113,7 +171,7 @@ def plan_columns(
             f"{len(unknown)} column(s) are not fields of database {db.name!r} ({db.id}): {', '.join(unknown)}. "
             "Rename them (--map src=dst), drop them, or pass --ignore-unknown-columns"
         )
-    return RowPlan(fields, key_column, key_field, interests_column, tuple(unknown))
+    return RowPlan(fields, key_column, key_field, interests_column, tuple(unknown), tuple(db.interests))
 
 
 @dataclass
@@ -158,6 +216,9 @@ def check_row(values: Mapping[str, Any], plan: RowPlan, timezone: str = "Europe/
     if plan.interests_column:
         try:
             interests = parse_interests(values.get(plan.interests_column))
+            unknown = undeclared_interests(interests or [], plan.declared_interests)
+            if unknown:
+                raise ValueError(unknown)
         except ValueError as exc:
             problems.append(f"{plan.interests_column}: {exc}")
     if key_text is None and values.get(plan.key_column) is not None:
@@ -173,28 +234,47 @@ _SKIP = _Skip()
 
 
 def convert_value(value: Any, fdef: FieldDef, tz: ZoneInfo) -> Any:
-    """The value as Copernica stores it for this field type; ValueError names what is wrong."""
-    ftype = fdef.type
-    if isinstance(value, str) and ftype not in TEXT_TYPES and value.strip() == "":
-        return _SKIP  # an empty cell in a typed column: nothing to store, leave the field alone
-    if ftype in INTEGER_TYPES:
+    """The value as Copernica stores it for this field type, within the type's limit (FIELD_LIMITS); ValueError
+    names what is wrong and what to do."""
+    limit = limit_of(fdef)
+    if isinstance(value, str):
+        problem = control_problem(value, limit.line_breaks and limit.kind == "text")
+        if problem:
+            raise ValueError(problem)
+        if limit.kind != "text" and value.strip() == "":
+            return _SKIP  # an empty cell in a typed column: nothing to store, leave the field alone
+    if limit.kind == "integer":
         return _to_int(value)
-    if ftype == "float":
+    if limit.kind == "float":
         return _to_float(value)
-    if ftype in ("date", "empty_date"):
+    if limit.kind == "date":
         return _to_date(value)
-    if ftype in ("datetime", "empty_datetime"):
+    if limit.kind == "datetime":
         return _to_datetime(value, tz)
     text = _to_text(value)
-    problem = email_problem(text) if ftype == "email" and text else None
+    if not text:
+        return text
+    problem = control_problem(text, limit.line_breaks)
     if problem:
-        raise ValueError(f"{_show(text)} is not an e-mail address: it {problem}")
-    if ftype in ("phone_fax", "phone_gsm") and text and (not _PHONE.match(text) or sum(c.isdigit() for c in text) < 3):
+        raise ValueError(problem)
+    if limit.email:
+        problem = email_problem(text)
+        if problem:
+            raise ValueError(f"{_show(text)} is not an e-mail address: it {problem}")
+    if limit.phone and (not _PHONE.match(text) or sum(c.isdigit() for c in text) < 3):
         raise ValueError(f"{_show(text)} is not a phone number")
-    if ftype == "select" and text and fdef.options and text not in fdef.options:
+    if limit.options and fdef.options and text not in fdef.options:
         raise ValueError(f"{_show(text)} is not one of the options ({', '.join(fdef.options)})")
-    if ftype == "text" and fdef.length and len(text) > fdef.length:
-        raise ValueError(f"text of {len(text)} characters is longer than the field's {fdef.length}")
+    if limit.max_chars and len(text) > limit.max_chars:
+        raise ValueError(f"{_show(text)} is {len(text)} characters long; a {fdef.type} field holds at most "
+                         f"{limit.max_chars}: shorten it")
+    if limit.declared_length and fdef.length and len(text) > fdef.length:
+        raise ValueError(f"text of {len(text):,} characters is longer than the field's {fdef.length:,}: shorten it")
+    if limit.max_bytes:
+        size = len(text.encode("utf-8"))
+        if size > limit.max_bytes:
+            raise ValueError(f"text of {size:,} UTF-8 bytes is longer than the {limit.max_bytes:,} a {fdef.type} "
+                             "field holds: shorten it")
     return text
 
 
@@ -206,15 +286,28 @@ def _to_int(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not an integer")
     if isinstance(value, int):
-        return value
+        return _in_range(value, value)
     if isinstance(value, (float, Decimal)):
         if math.isfinite(value) and value == int(value):
-            return int(value)
+            return _in_range(int(value), value)
         raise ValueError(f"{value!r} is not an integer")
     text = str(value).strip()
-    if _INT_TEXT.match(text):
-        return int(text)
-    raise ValueError(f"{_show(text)} is not an integer")
+    if not _INT_TEXT.match(text):
+        raise ValueError(f"{_show(text)} is not an integer")
+    if len(text.lstrip("+-").lstrip("0")) > 19:  # before int(): Python refuses very long digit strings itself
+        raise _out_of_range(text)
+    return _in_range(int(text), text)
+
+
+def _in_range(number: int, shown: Any) -> int:
+    if INT64_MIN <= number <= INT64_MAX:
+        return number
+    raise _out_of_range(shown)
+
+
+def _out_of_range(shown: Any) -> ValueError:
+    return ValueError(f"{_show(str(shown))} is outside the signed 64-bit range Copernica's integer fields hold "
+                      f"({INT64_MIN} to {INT64_MAX}): fix the value")
 
 
 def _to_float(value: Any) -> float:
@@ -283,7 +376,7 @@ def unsafe_key_reason(key: str, fdef: FieldDef) -> str | None:
         return "the key starts or ends with spaces, which breaks Copernica's selector"
     if key[0] in _OPERATOR_CHARS:
         return f"the key starts with {key[0]!r}, which Copernica's selector would read as part of the operator"
-    if fdef.type in INTEGER_TYPES or fdef.type == "float":
+    if limit_of(fdef).kind in ("integer", "float"):
         return None  # already converted to a canonical number
     if not _CANONICAL_INT.match(key) and _looks_numeric(key):
         return (f"the key {key!r} looks like a number but is not written canonically; Copernica compares numbers "
@@ -310,6 +403,19 @@ def parse_interests(value: Any) -> list[str] | None:
     else:
         raise ValueError(f"interests must be a list or comma-separated text, not {type(value).__name__}")
     return [str(i).strip() for i in items if i is not None and str(i).strip()]
+
+
+def undeclared_interests(names: Sequence[str], declared: Sequence[str]) -> str | None:
+    """Why a row's interests cannot be set: names the database does not declare (A36), or None. The pages do
+    not say whether Copernica ignores such a name or creates the interest, so the row is not sent."""
+    known = {d.lower() for d in declared}
+    unknown = [n for n in names if n.lower() not in known]
+    if not unknown:
+        return None
+    shown = ", ".join(repr(n if len(n) <= 40 else n[:37] + "...") for n in unknown[:10])
+    have = f"it declares {', '.join(declared)}" if declared else "it declares none"
+    return (f"{shown} {'is not an interest' if len(unknown) == 1 else 'are not interests'} of the database "
+            f"({have}): fix the names, or add the interests in Copernica first")
 
 
 def key_group(key: str) -> str:

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal, get_args
 
+import orjson
+
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import (
     AuthenticationError,
@@ -18,7 +20,7 @@ from copernica_source.errors import (
     TransientError,
 )
 from copernica_source.probes import rows_of
-from copernica_source.push.journal import RowResult
+from copernica_source.push.journal import Journal, RowResult
 from copernica_source.push.validation import CheckedRow, Database, field_def, key_group
 
 Mode = Literal["upsert", "create", "update"]
@@ -57,21 +59,32 @@ class ProfileWriter:
         self.client.close()
 
     # -- a batch -----------------------------------------------------------------------------------------
-    def write(self, checked: Sequence[CheckedRow]) -> list[RowResult]:
+    def write(self, checked: Sequence[CheckedRow], journal: Journal | None = None) -> list[RowResult]:
         """Send the valid rows (rows of one key in order, keys side by side); rejected rows are only reported.
-        Raises TransientError after the batch settles if Copernica was unavailable for some row."""
+        Each row's result goes to the journal as it completes; rows of this load that already have a result (a
+        batch replayed after a kill) are not sent again. Raises IncompleteBatch after the batch settles if
+        Copernica was unavailable (or refused the token) for some row: no other error stops a batch."""
         self.check_selector()
         results: list[RowResult | None] = [None] * len(checked)
         groups: dict[str, list[int]] = {}
+
+        def record(i: int, result: RowResult) -> None:
+            results[i] = result
+            if journal is not None:
+                journal.record(result)
+
         for i, c in enumerate(checked):
-            if c.reason is not None:
-                results[i] = RowResult(c.row, c.key, "rejected", None, c.reason)
+            earlier = journal.done(c.row) if journal is not None else None
+            if earlier is not None:
+                results[i] = earlier  # this load already wrote (or refused) the row: its result stands
+            elif c.reason is not None:
+                record(i, RowResult(c.row, c.key, "rejected", None, c.reason))
             else:
                 groups.setdefault(key_group(c.key or ""), []).append(i)
 
         def run_group(indices: list[int]) -> None:
             for i in indices:
-                results[i] = self.write_one(checked[i])
+                record(i, self.write_one(checked[i], journal))
 
         futures = [self._pool.submit(run_group, idx) for idx in groups.values()]
         outage: BaseException | None = None
@@ -79,22 +92,31 @@ class ProfileWriter:
             exc = f.exception()
             if exc is not None and (outage is None or isinstance(exc, AuthenticationError)):
                 outage = exc
+        if journal is not None:
+            journal.sync()
         if outage is not None:
             raise IncompleteBatch([r for r in results if r is not None], outage)
         return [r for r in results if r is not None]
 
     # -- one row -----------------------------------------------------------------------------------------
-    def write_one(self, c: CheckedRow) -> RowResult:
+    def write_one(self, c: CheckedRow, journal: Journal | None = None) -> RowResult:
+        """One row's result. Only an outage or a refused token stops the batch; anything else that goes wrong
+        with this row (a 400, a value that cannot be encoded, an unexpected answer) is this row's failure."""
+        attempt = _Attempt(journal, c, journal is not None and journal.was_sending(c.row))
         try:
             if self.mode == "upsert":
-                return self._upsert(c)
+                return self._upsert(c, attempt)
             if self.mode == "create":
-                return self._create(c)
-            return self._update(c)
+                return self._create(c, attempt)
+            return self._update(c, attempt)
         except (TransientError, AuthenticationError):
             raise
         except CopernicaAPIError as exc:  # a 400 about this row: record it, never retry
             return RowResult(c.row, c.key, "failed", None, exc.message)
+        except Exception as exc:  # noqa: BLE001 - one row's trouble must never block the rows after it
+            when = ("after it was sent (check the profile in Copernica)" if attempt.sent
+                    else "before it was sent")
+            return RowResult(c.row, c.key, "failed", None, f"this row failed {when}: {one_line(exc)}")
 
     def _path(self) -> str:
         return f"database/{self.db.id}/profiles"
@@ -110,9 +132,15 @@ class ProfileWriter:
             # a `name: 1|0` map of every interest: the pages do not say whether a list replaces a profile's
             # interests or adds to them; the full map means "exactly these" under either reading
             wanted = {name.lower() for name in c.interests}
+            # names the database does not declare never get here: validation rejects the row (A36)
             body["interests"] = {name: int(name.lower() in wanted) for name in self.db.interests}
-            known = {name.lower() for name in self.db.interests}
-            body["interests"].update({name: 1 for name in c.interests if name.lower() not in known})
+        return body
+
+    def _sendable_body(self, c: CheckedRow) -> dict[str, Any]:
+        """The body, encoded once before anything is sent: a value JSON cannot carry fails this row here, before
+        its intent line, not the batch in the client."""
+        body = self._body(c)
+        orjson.dumps(body)
         return body
 
     def check_selector(self) -> None:
@@ -157,9 +185,11 @@ class ProfileWriter:
                              f"all were updated: {shown}")
         return RowResult(c.row, c.key, "updated", ids[0] if ids else None, "")
 
-    def _upsert(self, c: CheckedRow) -> RowResult:
+    def _upsert(self, c: CheckedRow, attempt: _Attempt) -> RowResult:
         assert c.key is not None
-        resp = self.client.request("PUT", self._path(), [*self._selector(c.key), ("create", "1")], self._body(c))
+        body = self._sendable_body(c)
+        attempt.sending()
+        resp = self.client.request("PUT", self._path(), [*self._selector(c.key), ("create", "1")], body)
         # created or updated is told by the status (201) or X-Created, never by X-location: the pages say it
         # comes on updates too, and v2 answered every PUT with 303 + Location (docs/assumptions.md)
         if resp.status == 201 or resp.headers.get("X-Created") is not None:
@@ -168,27 +198,38 @@ class ProfileWriter:
                 ids = self.lookup(c.key)
                 created = ids[0] if ids else None
             return RowResult(c.row, c.key, "created", created, "")
-        return self._updated(c, self.lookup(c.key))
+        result = self._updated(c, self.lookup(c.key))
+        if attempt.resumed:
+            note = ("an interrupted run had sent this row and its answer was lost, so that run may have created "
+                    "the profile")
+            result.message = f"{note}; {result.message}" if result.message else note
+        return result
 
-    def _update(self, c: CheckedRow) -> RowResult:
+    def _update(self, c: CheckedRow, attempt: _Attempt) -> RowResult:
         assert c.key is not None
         ids = self.lookup(c.key)
         if not ids:
             return RowResult(c.row, c.key, "failed", None, "not found: no profile has this key (update mode)")
-        self.client.request("PUT", self._path(), self._selector(c.key), self._body(c))
+        body = self._sendable_body(c)
+        attempt.sent = True  # an update is safe to repeat: no intent line is needed
+        self.client.request("PUT", self._path(), self._selector(c.key), body)
         return self._updated(c, ids)
 
-    def _create(self, c: CheckedRow) -> RowResult:
+    def _create(self, c: CheckedRow, attempt: _Attempt) -> RowResult:
         """POST only while the key is absent: a POST whose answer was lost may have created the profile."""
         assert c.key is not None
         ids = self.lookup(c.key)
+        if ids and attempt.resumed:  # the intent line says an interrupted run POSTed this row: it made the profile
+            return RowResult(c.row, c.key, "created", ids[0], "created by the interrupted run; its answer was lost")
         if ids:
             return RowResult(c.row, c.key, "failed", ids[0],
                              f"a profile with this key already exists ({', '.join(map(str, ids[:5]))}); "
                              "create mode never updates (use upsert)")
+        body = self._sendable_body(c)
+        attempt.sending()
         for _ in range(CREATE_ATTEMPTS):
             try:
-                resp = self.client.request("POST", self._path(), json=self._body(c), retry_unsafe=False)
+                resp = self.client.request("POST", self._path(), json=body, retry_unsafe=False)
             except TransientError:
                 ids = self.lookup(c.key)
                 if ids:
@@ -200,6 +241,29 @@ class ProfileWriter:
                 created = ids[0] if ids else None
             return RowResult(c.row, c.key, "created", created, "")
         raise TransientError(f"POST {self._path()}: {CREATE_ATTEMPTS} answers lost; Copernica may be overloaded")
+
+
+class _Attempt:
+    """One row's attempt: whether an interrupted run had sent it (`resumed`), and whether this one has (`sent`)."""
+
+    def __init__(self, journal: Journal | None, c: CheckedRow, resumed: bool) -> None:
+        self.journal = journal
+        self.row = c
+        self.resumed = resumed
+        self.sent = False
+
+    def sending(self) -> None:
+        """The intent line, flushed before the request that may create a profile."""
+        if self.journal is not None:
+            self.journal.intend(self.row.row, self.row.key)
+        self.sent = True
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line that always says what it was, even when its text is empty."""
+    text = " ".join(str(exc).split())
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _same_key(stored: str, wanted: str) -> bool:

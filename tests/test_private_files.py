@@ -15,7 +15,7 @@ import pytest
 from copernica_source.datarequests import request_data
 from copernica_source.private_files import private_dir, private_umask, write_private
 from copernica_source.settings import duckdb_destination
-from tests.conftest import connection
+from tests.helpers import connection
 
 
 def _mode(path: Path) -> int:

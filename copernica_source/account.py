@@ -1,10 +1,11 @@
 """What one run knows about the Copernica account it reads: the shared client, settings, and which path
-prefixes the account answers on (found out once, on first use)."""
+prefixes the account answers on (found out once, on first use). Every engine reader of a run is made here,
+with the run's page size and concurrency."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -12,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pendulum
 
+from copernica_source.arrow_rows import Schema
 from copernica_source.client import CopernicaClient
+from copernica_source.engine import Derive, Reader, lists_plan
 from copernica_source.errors import ConfigurationError, CopernicaAPIError, InvalidMethodError
 from copernica_source.tables import PREFIXES
 
@@ -104,6 +107,23 @@ class Account:
                 f"the account answers neither on {candidates[0]}/ nor on {candidates[1]}/ ({last_error})",
                 getattr(last_error, "status", 400), f"{candidates[0]}/emailings",
             )
+
+    def reader(
+        self, schema: Schema | None = None, *, derive: Derive | None = None, expect_missing: bool = False,
+        missing_ok: bool = False,
+    ) -> Reader:
+        """A reader of one table's lists, typed by `schema` (None: answers read untyped, by `Reader.pages`);
+        `derive` adds computed columns, `expect_missing`/`missing_ok` say how a gone object or parent is met
+        (see Reader)."""
+        s = self.settings
+        return Reader(self.client, schema, s.timezone, page_size=s.page_size, max_concurrency=s.max_concurrency,
+                      derive=derive, expect_missing=expect_missing, missing_ok=missing_ok)
+
+    def list_rows(self, paths: Iterable[tuple[str, Any]]) -> list[tuple[Any, dict[str, Any]]]:
+        """Every row of some short lists as (meta, parsed row), each list paged to its end: what is read before
+        the tables themselves (databases, field definitions, interests, collections)."""
+        reader = self.reader()
+        return [(page.task.meta, row) for page in reader.pages(lists_plan(reader, paths)) for row in page.rows]
 
     def remember(self, key: str, compute: Callable[[], _T]) -> _T:
         """A fact about the account computed once per run (by the first resource that needs it)."""

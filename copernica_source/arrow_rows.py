@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal, get_args
 
 import orjson
 import pyarrow as pa
@@ -23,7 +23,9 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 log = logging.getLogger("copernica_source")
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
-ARROW_TYPES: dict[str, pa.DataType] = {
+ColumnKind = Literal["int", "float", "str", "bool", "json", "ts", "date"]
+COLUMN_KINDS: tuple[ColumnKind, ...] = get_args(ColumnKind)
+ARROW_TYPES: dict[ColumnKind, pa.DataType] = {
     "int": pa.int64(),
     "float": pa.float64(),
     "str": pa.string(),
@@ -46,7 +48,7 @@ class Column:
     """One declared column: its dlt name, its kind, and a path when it is flattened out of a nested object."""
 
     name: str
-    kind: str = "str"
+    kind: ColumnKind = "str"
     path: tuple[str, ...] = ()
 
     @property
@@ -71,8 +73,8 @@ class Schema:
 
     def dlt_columns(self) -> dict[str, dict[str, Any]]:
         """Column hints for dlt, so the table exists with its types even before a row arrives."""
-        dlt_types = {"int": "bigint", "float": "double", "str": "text", "bool": "bool", "json": "text",
-                     "ts": "timestamp", "date": "date"}
+        dlt_types: dict[ColumnKind, str] = {"int": "bigint", "float": "double", "str": "text", "bool": "bool",
+                                            "json": "text", "ts": "timestamp", "date": "date"}
         return {c.name: {"name": c.name, "data_type": dlt_types[c.kind], "nullable": True} for c in self.columns}
 
 
@@ -83,8 +85,16 @@ def cols(spec: str) -> tuple[Column, ...]:
         key, _, kind = item.partition(":")
         path = tuple(key.split(".")) if "." in key else ()
         name = "__".join(column_name(p) for p in path) if path else column_name(key)
-        out.append(Column(name, kind or "str", path))
+        out.append(Column(name, column_kind(kind or "str"), path))
     return tuple(out)
+
+
+def column_kind(kind: str) -> ColumnKind:
+    """A declared kind, checked: a typo in a declaration fails at import, not as text columns at load time."""
+    for known in COLUMN_KINDS:
+        if kind == known:
+            return known
+    raise ValueError(f"unknown column kind {kind!r}: one of {', '.join(COLUMN_KINDS)}")
 
 
 def rows_to_arrow(

@@ -1,13 +1,14 @@
 """Engagement resources (emailings, statistics, destinations and the six event tables) for one mail product.
 
-Each resource is its table's declaration (tables.py) plus a plan (engine.py) chosen by its cursor kind; the
-cursor itself lives in `dlt.sources.incremental`, so it advances only when the load that carries it commits.
+Each resource is its table's declaration (tables.py) plus a plan (engine.py), built by the builder of its
+cursor kind (`_BUILDERS`); the cursor itself lives in `dlt.sources.incremental`, so it advances only when the
+load that carries it commits.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,34 +22,29 @@ from copernica_source.arrow_rows import Schema, cols
 from copernica_source.engine import (
     COPERNICA_TIME,
     Reader,
-    batches,
     condition_bounds,
+    from_parent,
     keyset_plan,
     lists_plan,
     objects_plan,
     param_bounds,
-    run,
     windows_plan,
 )
 from copernica_source.errors import FilterIgnoredError, UnexpectedAnswerError
 from copernica_source.probes import NEVER_ID, NEVER_TIME, filter_honoured
-from copernica_source.tables import TableSpec, engagement_tables
+from copernica_source.tables import Cursor, TableSpec, engagement_tables
 
 MAX_ID = 2**62
 log = logging.getLogger("copernica_source")
 
 
 def engagement_resources(account: Account, product: str) -> list[DltResource]:
-    """The nine tables of `product` as dlt resources, named `{product}_{table}`."""
-    specs = {spec.name: spec for spec in engagement_tables(product)}
-    emailings = _emailings(account, product, specs["emailings"])
-    resources = [emailings, _statistics(account, product, specs["emailing_statistics"], emailings)]
-    for spec in specs.values():
-        if spec.cursor == "id":
-            resources.append(_id_cursor_events(account, product, spec))
-        elif spec.cursor in ("window", "date_window"):
-            resources.append(_windowed(account, product, spec))
-    return resources
+    """The nine tables of `product` as dlt resources, named `{product}_{table}`, in declaration order (a
+    parent before its children)."""
+    made: dict[str, DltResource] = {}
+    for spec in engagement_tables(product):
+        made[spec.name] = _BUILDERS[spec.cursor](account, product, spec, made.get(spec.parent))
+    return list(made.values())
 
 
 def _hints(product: str, spec: TableSpec) -> dict[str, Any]:
@@ -63,12 +59,7 @@ def _hints(product: str, spec: TableSpec) -> dict[str, Any]:
     }
 
 
-def _reader(account: Account, spec: TableSpec, **kwargs: Any) -> Reader:
-    s = account.settings
-    return Reader(account.client, spec.schema, s.timezone, page_size=s.page_size, **kwargs)
-
-
-def _id_cursor_events(account: Account, product: str, spec: TableSpec) -> DltResource:
+def _id_cursor_events(account: Account, product: str, spec: TableSpec, parent: DltResource | None) -> DltResource:
     """html events: `fields[]=id>N` from the last ID loaded; start/end dates filter on timestamp.
 
     Copernica's pages promise the ID filter only on some of these lists and ignore filters a list does not
@@ -89,7 +80,7 @@ def _id_cursor_events(account: Account, product: str, spec: TableSpec) -> DltRes
             params.append(("fields[]", f"timestamp>={s.local(s.start_date).strftime(COPERNICA_TIME)}"))
         if s.end_date is not None:
             params.append(("fields[]", f"timestamp<{s.local(s.end_date).strftime(COPERNICA_TIME)}"))
-        reader = _reader(account, spec)
+        reader = account.reader(spec.schema)
         after = int(last_id.start_value or 0)
         if after and s.start_date is not None and not backfill:
             _start_date_ignored(name, f"ID {after}")
@@ -118,10 +109,9 @@ def _by_id(
     state: dict[str, Any], after: int,
 ) -> Iterator[pa.Table]:
     """Keyset by ID; a first page that shows the filter ignored (nothing handed on yet) switches to timestamps."""
-    seeds, handle = keyset_plan(reader, path, params, after)
     started = False
     try:
-        for table in batches(run(reader, seeds, handle, account.settings.max_concurrency)):
+        for table in reader.read(keyset_plan(reader, path, params, after)):
             started = True
             yield table
     except FilterIgnoredError:
@@ -149,11 +139,10 @@ def _by_timestamp(
         )
     log.info("%s: %s ignores fields[]=id>N; reading it by timestamp windows from %s", name, path, begin)
     end = s.local(s.end_date) if s.end_date is not None else None
-    seeds, handle = windows_plan(
+    yield from reader.read(windows_plan(
         reader, path, params, _windows(begin, end, s.max_window_days, s.now_local()),
         condition_bounds("timestamp"), now=s.now_local,
-    )
-    yield from batches(run(reader, seeds, handle, s.max_concurrency))
+    ))
 
 
 def _fallback_begin(
@@ -171,7 +160,7 @@ def _fallback_begin(
     return earliest_emailing(account, product)
 
 
-def _windowed(account: Account, product: str, spec: TableSpec) -> DltResource:
+def _windowed(account: Account, product: str, spec: TableSpec, parent: DltResource | None) -> DltResource:
     """draganddrop events (`begintime`/`endtime`) and destinations (`from`/`to` dates): time windows from the
     last loaded time minus a lookback for late rows, read side by side; overlap is merged away on `id`."""
     s = account.settings
@@ -196,12 +185,11 @@ def _windowed(account: Account, product: str, spec: TableSpec) -> DltResource:
         resolution = timedelta(days=1) if dates_only else timedelta(seconds=1)
         bounds = (param_bounds("from", "to", "%Y-%m-%d", resolution) if dates_only
                   else param_bounds("begintime", "endtime"))
-        reader = _reader(account, spec)
-        seeds, handle = windows_plan(
+        reader = account.reader(spec.schema)
+        yield from reader.read(windows_plan(
             reader, spec.path.format(p=prefix), [], _windows(begin, end, s.max_window_days, s.now_local()),
             bounds, resolution=resolution, now=s.now_local,
-        )
-        yield from batches(run(reader, seeds, handle, s.max_concurrency))
+        ))
 
     return dlt.resource(windowed, **_hints(product, spec))
 
@@ -214,16 +202,14 @@ def earliest_emailing(account: Account, product: str) -> datetime | None:
 
     def compute() -> datetime | None:
         s = account.settings
-        reader = Reader(account.client, _EMAILING_TIMES, s.timezone, page_size=s.page_size)
+        reader = account.reader(_EMAILING_TIMES)
         # draganddrop lists only sent mailings unless asked for all (live page); a failed one may have sends
         every = [("status", "all")] if product == "draganddrop" else []
-        seeds, handle = lists_plan(reader, [(f"{account.prefix(product)}/emailings", None)], every)
         earliest: datetime | None = None
-        for page in run(reader, seeds, handle, s.max_concurrency):
-            if page.table is not None and page.table.num_rows:
-                first = pc.min(page.table.column("timestamp")).as_py()
-                if first is not None and (earliest is None or first < earliest):
-                    earliest = first
+        for table in reader.read(lists_plan(reader, [(f"{account.prefix(product)}/emailings", None)], every)):
+            first = pc.min(table.column("timestamp")).as_py()
+            if first is not None and (earliest is None or first < earliest):
+                earliest = first
         return s.local(earliest) if earliest is not None else None
 
     return account.remember(f"earliest_emailing:{product}", compute)
@@ -232,11 +218,11 @@ def earliest_emailing(account: Account, product: str) -> datetime | None:
 _EMAILING_TIMES = Schema(cols("id:int timestamp:ts"))
 
 
-def _emailings(account: Account, product: str, spec: TableSpec) -> DltResource:
+def _emailings(account: Account, product: str, spec: TableSpec, parent: DltResource | None) -> DltResource:
     """Emailings from `fromdate`; every run re-reads a rolling window, since counters change after sending."""
     s = account.settings
     cursor = dlt.sources.incremental(
-        "timestamp",
+        spec.cursor_column,
         initial_value=s.start_date,
         end_value=s.end_date,
         lag=s.emailing_window_days * 86400 if s.end_date is None else None,
@@ -246,28 +232,39 @@ def _emailings(account: Account, product: str, spec: TableSpec) -> DltResource:
         _check_start_date(s, f"{product}_emailings", sent.start_value)
         begin = s.local(sent.start_value) if sent.start_value is not None else datetime(2000, 1, 1)
         end = s.local(sent.end_value) if sent.end_value is not None else None
-        reader = _reader(account, spec)
-        seeds, handle = windows_plan(
+        reader = account.reader(spec.schema)
+        yield from reader.read(windows_plan(
             reader, spec.path.format(p=account.prefix(product)), [], [(begin, end)],
             param_bounds("fromdate", "todate"), now=s.now_local,
-        )
-        yield from batches(run(reader, seeds, handle, s.max_concurrency))
+        ))
 
     return dlt.resource(emailings, **_hints(product, spec))
 
 
-def _statistics(account: Account, product: str, spec: TableSpec, emailings: DltResource) -> DltResource:
+def _statistics(account: Account, product: str, spec: TableSpec, emailings: DltResource | None) -> DltResource:
     """Statistics of every emailing the emailings resource (re-)read this run: one GET each, side by side."""
-    s = account.settings
+    if emailings is None:
+        raise ValueError(f"{spec.name} is read per row of its parent {spec.parent!r}, declared before it")
 
     def statistics(batch: pa.Table) -> Iterator[pa.Table]:
         prefix = account.prefix(product)
         ids = [i for i in batch.column("id").to_pylist() if i is not None]
-        reader = _reader(account, spec, extra=lambda task, raw: {"emailing_id": [task.meta]})
-        seeds, handle = objects_plan((spec.path.format(p=prefix, id=i), i) for i in ids)
-        yield from batches(run(reader, seeds, handle, s.max_concurrency), batch_rows=len(ids))
+        reader = account.reader(spec.schema, derive=from_parent(spec.parent_column))
+        yield from reader.read(objects_plan((spec.path.format(p=prefix, id=i), i) for i in ids), batch_rows=len(ids))
 
     return dlt.transformer(statistics, data_from=emailings, **_hints(product, spec))
+
+
+Builder = Callable[[Account, str, TableSpec, DltResource | None], DltResource]
+"""Makes the resource of one table, given its parent table's resource (None for an account-wide list)."""
+
+_BUILDERS: dict[Cursor, Builder] = {
+    "emailings": _emailings,
+    "per_parent": _statistics,
+    "date_window": _windowed,
+    "window": _windowed,
+    "id": _id_cursor_events,
+}
 
 
 def _check_start_date(s: Settings, table: str, start: datetime | None) -> None:

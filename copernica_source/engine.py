@@ -1,9 +1,10 @@
 """The one loop: fetch pages side by side, type them into Arrow, hand them over in completion order.
 
 Every table is read by a *plan*: seed tasks (a first page per window or key range) and a rule that turns
-each finished page into follow-up tasks. The scheduler keeps `max_concurrency` requests in flight, runs the
-JSON parse and the Arrow typing on its worker threads, and yields typed tables to the resource as they
-arrive. Follow-ups go before new seeds, so a window is finished before the next one is opened.
+each finished page into the next step: follow-up tasks, and whether the page's rows are kept. A `Reader`
+(made by `Account.reader`) runs a plan: it keeps `max_concurrency` requests in flight, runs the JSON parse
+and the Arrow typing on its worker threads, and hands over typed batches (`read`) or parsed answers (`pages`)
+as they arrive. Follow-ups go before new seeds, so a window is finished before the next one is opened.
 
 Paging rules that hold for Copernica (see BEHAVIOUR.md section 2): `start` is a skip offset and gets slow
 when deep, `total` is exact but costs, a short page is the last one. So a plan asks for `total` on the first
@@ -22,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
@@ -32,9 +33,19 @@ import pyarrow.json as pa_json
 from copernica_source.arrow_rows import Schema, rows_to_arrow, struct_to_arrow
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import FilterIgnoredError, NotFoundError, UnexpectedAnswerError
+from copernica_source.probes import rows_of
 
 COPERNICA_TIME = "%Y-%m-%d %H:%M:%S"
+BATCH_ROWS = 20_000
 log = logging.getLogger("copernica_source")
+
+TaskKind = Literal["first", "page", "walk", "range_end", "object"]
+"""What a task asks for: the first page of a range (with its `total`), a page by offset, the next page of a
+list walked without a total, the last page of a keyset range (its last ID opens the next range), one object."""
+
+Via = Literal["arrow", "rows", "raw"]
+"""How a page is parsed: by pyarrow straight into typed columns (the hot path), into Python rows then typed
+(when Python needs the rows), or into Python only (the caller reads the answers; nothing typed)."""
 
 
 @dataclass(frozen=True)
@@ -43,13 +54,13 @@ class Task:
 
     path: str
     params: tuple[tuple[str, Any], ...]
-    kind: str = "page"
+    kind: TaskKind = "page"
     start: int = 0
     meta: Any = None
     priority: bool = False
 
 
-@dataclass
+@dataclass(frozen=True)
 class Page:
     """A finished task: its typed rows (may be empty) and what the plan learned from it."""
 
@@ -58,45 +69,101 @@ class Page:
     count: int
     total: int | None
     last_row: dict[str, Any] | None
-    raw: Any = None
+    raw: Any = None  # the parsed answer, when the page took a Python path
     limit: int | None = None  # the page size the server says it used (it may ignore the one asked for)
 
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows of the parsed answer (envelope or bare array); empty when pyarrow typed the page (no Python
+        rows were made)."""
+        return [row for row in rows_of(self.raw) if isinstance(row, dict)]
 
-Handler = Callable[[Page], Iterable[Task]]
+
+@dataclass(frozen=True)
+class Next:
+    """What a plan makes of a finished page: the tasks it leads to (`priority` ones go first), and whether the
+    page's rows are handed on (`keep=False`: the plan has them re-read another way, e.g. a window split in two)."""
+
+    tasks: Sequence[Task] = ()
+    keep: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tasks", tuple(self.tasks))  # compares equal however the plan listed them
 
 
-@dataclass
+Handler = Callable[[Page], Next]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How some lists are read: the first tasks, the rule that turns each finished page into the next step, and
+    whether that rule reads a page's parsed rows (`Page.rows`), so that pages keep them."""
+
+    seeds: Iterable[Task]
+    handle: Handler
+    reads_rows: bool = False
+
+
+Derive = Callable[[Task, list[dict[str, Any]]], dict[str, Iterable[Any]]]
+"""Columns computed for a page from its task and its parsed rows (e.g. the parent's ID the rows lack)."""
+
+
+def from_parent(column: str) -> Derive:
+    """`column` holds the parent's ID on every row: the `meta` of a task read per parent (lists_plan,
+    objects_plan)."""
+
+    def derive(task: Task, rows: list[dict[str, Any]]) -> dict[str, Iterable[Any]]:
+        return {column: [task.meta] * len(rows)}
+
+    return derive
+
+
+@dataclass(frozen=True)
 class Reader:
-    """What a plan needs to read pages of one table."""
+    """Reads the lists of one table by plans: `read` hands over typed batches, `pages` the parsed answers.
+    Made by `Account.reader`, which fills in the client and the run's settings."""
 
     client: CopernicaClient
-    schema: Schema
+    schema: Schema | None  # None: answers read untyped, through `pages` only
     timezone: str
     page_size: int = 1000
     max_offset_pages: int = 50
-    extra: Callable[[Task, Any], dict[str, Any]] | None = None
-    keep_raw: bool = False  # the caller reads `page.raw` (the parsed JSON), so pages take the Python path
+    max_concurrency: int = 8
+    derive: Derive | None = None  # columns computed per page (the rows then take the Python path)
     expect_missing: bool = False  # objects that are gone are what the caller looks for: no warning each
     missing_ok: bool = False  # a list whose parent is gone (deleted since it was listed) is empty, not an error
 
-    def fetch(self, task: Task) -> Page:
+    def read(self, plan: Plan, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+        """Every row the plan keeps, typed, in batches of about `batch_rows` rows (pages in completion order).
+        Pages are parsed by pyarrow straight into columns unless Python needs their rows (derived columns, or
+        a plan that reads them)."""
+        if self.schema is None:
+            raise ValueError("a reader without a schema reads pages, not typed tables")
+        via: Via = "rows" if self.derive is not None or plan.reads_rows else "arrow"
+        return batches(run(self, plan, via), batch_rows)
+
+    def pages(self, plan: Plan) -> Iterator[Page]:
+        """Every page the plan keeps, with its parsed answer (`raw`, `rows`) and no typing: for callers that read
+        the answers themselves."""
+        return run(self, plan, "raw")
+
+    def fetch(self, task: Task, via: Via = "rows") -> Page:
         params = list(task.params)
         if task.kind == "object":
             try:
-                return self._page(task, self.client.get(task.path, params))
+                return self._page(task, self.client.get(task.path, params), via)
             except NotFoundError as exc:  # e.g. an emailing removed since it was listed: skip it, load the rest
                 if not self.expect_missing:
                     log.warning("%s: skipped, Copernica no longer has it (%s)", task.path, exc.message)
                 return Page(task, None, 0, None, None)
         params += [("start", task.start), ("limit", self.page_size)]
         params.append(("total", "true" if task.kind == "first" else "false"))
-        page, start = None, None
         try:
-            if self.extra is None and not self.keep_raw:
+            if via == "arrow":
                 page, start = self._fetch_arrow(task, params)
-            if page is None:
+            else:
                 raw = self.client.get(task.path, params)
-                page, start = self._page(task, raw), _echo(raw, "start")
+                page, start = self._page(task, raw, via), _echo(raw, "start")
         except NotFoundError as exc:
             if not self.missing_ok:
                 raise
@@ -109,10 +176,10 @@ class Reader:
             )
         return page
 
-    def _fetch_arrow(self, task: Task, params: list[tuple[str, Any]]) -> tuple[Page | None, int | None]:
+    def _fetch_arrow(self, task: Task, params: list[tuple[str, Any]]) -> tuple[Page, int | None]:
         """The hot path: pyarrow parses the body straight into columns (C++, without the GIL), so worker
-        threads really run side by side. Page None when it needs the Python path (see struct_to_arrow).
-        Also returns the `start` the server echoed."""
+        threads really run side by side; a page it cannot type faithfully takes the Python path (see
+        struct_to_arrow). Also returns the `start` the server echoed."""
         body = self.client.get_bytes(task.path, params)
         try:
             parsed = pa_json.read_json(
@@ -122,21 +189,22 @@ class Reader:
             parsed = None
         if parsed is None or "data" not in parsed.column_names or parsed.num_rows != 1:
             raw = _loads_or_refetch(self.client, task, params, body)
-            return self._page(task, raw), _echo(raw, "start")
+            return self._page(task, raw, "rows"), _echo(raw, "start")
         echo = {k: _int_or_none(parsed.column(k)[0].as_py()) if k in parsed.column_names else None
                 for k in ("total", "limit", "start")}
         data = parsed.column("data")[0].values
         if data is None or len(data) == 0:
             return Page(task, None, 0, echo["total"], None, limit=echo["limit"]), echo["start"]
+        assert self.schema is not None  # read() checked
         table = struct_to_arrow(data, self.schema, self.timezone) if pa.types.is_struct(data.type) else None
         if table is None:
             raw = _loads_or_refetch(self.client, task, params, body)
-            return self._page(task, raw), _echo(raw, "start")
+            return self._page(task, raw, "rows"), _echo(raw, "start")
         last = data[len(data) - 1].as_py()
         return Page(task, table, len(data), echo["total"], {k: last[k] for k in last if k.lower() == "id"},
                     limit=echo["limit"]), echo["start"]
 
-    def _page(self, task: Task, raw: Any) -> Page:
+    def _page(self, task: Task, raw: Any, via: Via) -> Page:
         if task.kind == "object":
             rows = [raw] if isinstance(raw, dict) and raw else []
             total = None
@@ -145,8 +213,12 @@ class Reader:
         else:
             rows = (raw or {}).get("data") or []
             total = _int_or_none((raw or {}).get("total"))
-        extra = self.extra(task, raw) if self.extra and rows else None
-        table = rows_to_arrow(rows, self.schema, self.timezone, extra) if rows and isinstance(rows[0], dict) else None
+        table = None
+        if via != "raw" and rows and isinstance(rows[0], dict):
+            if self.schema is None:
+                raise ValueError("a reader without a schema reads pages, not typed tables")
+            derived = self.derive(task, rows) if self.derive is not None else None
+            table = rows_to_arrow(rows, self.schema, self.timezone, derived)
         return Page(task, table, len(rows), total, rows[-1] if rows and isinstance(rows[-1], dict) else None, raw,
                     limit=_echo(raw, "limit"))
 
@@ -172,16 +244,17 @@ def _loads_or_refetch(client: CopernicaClient, task: Task, params: list[tuple[st
         return client.get(task.path, params)
 
 
-def run(reader: Reader, seeds: Iterable[Task], handle: Handler, max_concurrency: int) -> Iterator[Page]:
-    """Run tasks on a thread pool, at most `max_concurrency` in flight; yield pages as they complete."""
-    seed_iter = iter(seeds)
+def run(reader: Reader, plan: Plan, via: Via) -> Iterator[Page]:
+    """The scheduler (use `Reader.read` or `Reader.pages`): tasks on a thread pool, at most `max_concurrency`
+    in flight; yields the pages the plan keeps, as they complete."""
+    seed_iter = iter(plan.seeds)
     followups: deque[Task] = deque()
     in_flight: dict[Future[Page], Task] = {}
-    pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="copernica")
+    pool = ThreadPoolExecutor(max_workers=reader.max_concurrency, thread_name_prefix="copernica")
     try:
         seeds_left = True
         while True:
-            while len(in_flight) < max_concurrency:
+            while len(in_flight) < reader.max_concurrency:
                 if followups:
                     task = followups.popleft()
                 elif seeds_left:
@@ -192,26 +265,25 @@ def run(reader: Reader, seeds: Iterable[Task], handle: Handler, max_concurrency:
                     task = seed
                 else:
                     break
-                in_flight[pool.submit(reader.fetch, task)] = task
+                in_flight[pool.submit(reader.fetch, task, via)] = task
             if not in_flight:
                 return
             done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for future in done:
                 in_flight.pop(future)
                 page = future.result()  # a failed page fails the run: the cursor does not advance
-                for task in handle(page):
+                step = plan.handle(page)
+                for task in step.tasks:
                     if task.priority:
                         followups.appendleft(task)
                     else:
                         followups.append(task)
-                yield page
+                if step.keep:
+                    yield page
     finally:
         for future in in_flight:
             future.cancel()
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-BATCH_ROWS = 20_000
 
 
 def batches(pages: Iterable[Page], batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
@@ -296,7 +368,7 @@ def windows_plan(
     reader: Reader, path: str, params: Sequence[tuple[str, Any]],
     windows: Iterable[tuple[datetime, datetime | None]], bounds: Bounds,
     resolution: timedelta = timedelta(seconds=1), now: Callable[[], datetime] = datetime.now,
-) -> tuple[Iterator[Task], Handler]:
+) -> Plan:
     """Time windows read side by side; a window too big for `max_offset_pages` is split in two and re-read.
 
     A window without an end is open (no end parameter sent): the newest rows are read up to Copernica's own
@@ -305,24 +377,24 @@ def windows_plan(
     def task_for(begin: datetime, end: datetime | None) -> Task:
         return Task(path, tuple(params) + tuple(bounds(begin, end)), kind="first", meta=(begin, end))
 
-    def handle(page: Page) -> list[Task]:
+    def handle(page: Page) -> Next:
         task = page.task
         if task.kind == "walk":
-            return walk_on(page, reader.page_size)
+            return Next(walk_on(page, reader.page_size))
         if task.kind != "first":
-            return []
+            return Next()
         begin, end = task.meta
         size = served_page_size(page, reader.page_size)
         too_deep = page.total is not None and page.total > reader.max_offset_pages * size
         span_end = end if end is not None else max(now(), begin)
         middle = begin + ((span_end - begin) // 2 // resolution) * resolution
-        if too_deep and begin < middle < span_end:
-            page.table = None  # re-read by the two halves (overlap at the boundary is merged away)
-            return [replace(task_for(begin, middle), priority=True), replace(task_for(middle, end), priority=True)]
+        if too_deep and begin < middle < span_end:  # re-read by the two halves (overlap is merged away)
+            halves = [replace(task_for(begin, middle), priority=True), replace(task_for(middle, end), priority=True)]
+            return Next(halves, keep=False)
         # a window that cannot be split further is read to its end, however deep
-        return offset_followups(page, reader.page_size, 10**9 if too_deep else reader.max_offset_pages)
+        return Next(offset_followups(page, reader.page_size, 10**9 if too_deep else reader.max_offset_pages))
 
-    return (task_for(b, e) for b, e in windows), handle
+    return Plan((task_for(b, e) for b, e in windows), handle)
 
 
 def check_ids_above(page: Page, anchor: int, ceiling: int | None = None) -> None:
@@ -347,7 +419,7 @@ def check_ids_above(page: Page, anchor: int, ceiling: int | None = None) -> None
 
 def keyset_plan(
     reader: Reader, path: str, params: Sequence[tuple[str, Any]], after_id: int, id_key: str = "ID"
-) -> tuple[Iterator[Task], Handler]:
+) -> Plan:
     """Rows with `id > after_id`, ascending: ranges of `max_offset_pages` pages read by offset side by side;
     the last page of a range is fetched first, and its last ID opens the next range (keyset), so offsets stay
     shallow however many rows there are and new rows arriving during the run are picked up at the end."""
@@ -355,45 +427,45 @@ def keyset_plan(
     def first(anchor: int) -> Task:
         return Task(path, tuple(params) + (("fields[]", f"id>{anchor}"),), kind="first", meta=anchor)
 
-    def handle(page: Page) -> list[Task]:
+    def handle(page: Page) -> Next:
         task = page.task
         check_ids_above(page, task.meta)
         cap = reader.max_offset_pages
         if task.kind == "walk":
-            return walk_on(page, reader.page_size)
+            return Next(walk_on(page, reader.page_size))
         if task.kind == "first":
             size = served_page_size(page, reader.page_size)
             if page.total is None or math.ceil(page.total / size) <= cap:
-                return offset_followups(page, reader.page_size, cap)
+                return Next(offset_followups(page, reader.page_size, cap))
             last = replace(task, kind="range_end", start=(cap - 1) * size, priority=True)
-            return [last] + offset_followups(page, reader.page_size, cap - 1)
+            return Next([last] + offset_followups(page, reader.page_size, cap - 1))
         if task.kind == "range_end" and page.last_row is not None and page.count >= served_page_size(
                 page, reader.page_size):
-            return [replace(first(int(_key(page.last_row, id_key))), priority=True)]
-        return []
+            return Next([replace(first(int(_key(page.last_row, id_key))), priority=True)])
+        return Next()
 
-    return iter([first(after_id)]), handle
+    return Plan([first(after_id)], handle)
 
 
 def lists_plan(
     reader: Reader, paths: Iterable[tuple[str, Any]], params: Sequence[tuple[str, Any]] = ()
-) -> tuple[Iterator[Task], Handler]:
+) -> Plan:
     """Short lists (one per parent, e.g. the fields of each database): the first page of each with its total,
     the rest by offset side by side. `meta` of each task is the parent it was asked for."""
     seeds = (Task(p, tuple(params), kind="first", meta=m) for p, m in paths)
 
-    def handle(page: Page) -> list[Task]:
+    def handle(page: Page) -> Next:
         if page.task.kind == "walk":
-            return walk_on(page, reader.page_size)
-        return offset_followups(page, reader.page_size, 10**9) if page.task.kind == "first" else []
+            return Next(walk_on(page, reader.page_size))
+        return Next(offset_followups(page, reader.page_size, 10**9) if page.task.kind == "first" else [])
 
-    return seeds, handle
+    return Plan(seeds, handle)
 
 
 def id_ranges_plan(
     reader: Reader, path: str, params: Sequence[tuple[str, Any]], ranges: Iterable[tuple[int, int | None]],
     id_key: str = "ID",
-) -> tuple[Iterator[Task], Handler]:
+) -> Plan:
     """Rows in disjoint ID ranges `(lo, hi]` (hi None: open), read side by side, each from `fields[]=id>lo` and
     continued from its last ID while pages come back full: never an offset, so rows deleted or inserted while
     the ranges are read cannot shift a row past a page boundary. The list must be ordered by ID (the default)."""
@@ -402,15 +474,15 @@ def id_ranges_plan(
         bound = (("fields[]", f"id<={hi}"),) if hi is not None else ()
         return Task(path, tuple(params) + (("fields[]", f"id>{lo}"),) + bound, kind="page", meta=(lo, hi))
 
-    def handle(page: Page) -> list[Task]:
+    def handle(page: Page) -> Next:
         lo, hi = page.task.meta
         check_ids_above(page, lo, hi)
         if page.count < served_page_size(page, reader.page_size) or page.last_row is None:
-            return []
+            return Next()
         last = int(_key(page.last_row, id_key))
-        return [] if hi is not None and last >= hi else [replace(task(last, hi), priority=True)]
+        return Next([] if hi is not None and last >= hi else [replace(task(last, hi), priority=True)])
 
-    return (task(lo, hi) for lo, hi in ranges), handle
+    return Plan((task(lo, hi) for lo, hi in ranges), handle)
 
 
 def split_ids(ids: Sequence[int], per_range: int) -> list[tuple[int, int | None]]:
@@ -425,9 +497,9 @@ def split_ids(ids: Sequence[int], per_range: int) -> list[tuple[int, int | None]
     return bounds
 
 
-def objects_plan(paths: Iterable[tuple[str, Any]]) -> tuple[Iterator[Task], Handler]:
-    """One GET per object (e.g. statistics of each emailing)."""
-    return (Task(p, (), kind="object", meta=m) for p, m in paths), lambda page: []
+def objects_plan(paths: Iterable[tuple[str, Any]]) -> Plan:
+    """One GET per object (e.g. statistics of each emailing); `meta` of each task is the object's ID."""
+    return Plan((Task(p, (), kind="object", meta=m) for p, m in paths), lambda page: Next())
 
 
 def _key(row: dict[str, Any], key: str) -> Any:

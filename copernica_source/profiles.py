@@ -35,7 +35,7 @@ import math
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -45,22 +45,21 @@ import pyarrow.compute as pc
 from dlt.extract.resource import DltResource
 
 from copernica_source.account import Account
-from copernica_source.arrow_rows import Column, Schema, cols, column_name, rows_to_arrow
+from copernica_source.arrow_rows import Column, Schema, column_name, rows_to_arrow
 from copernica_source.engine import (
     COPERNICA_TIME,
+    Derive,
+    Plan,
     Reader,
     Task,
-    batches,
     id_ranges_plan,
     lists_plan,
     objects_plan,
-    run,
     split_ids,
 )
 from copernica_source.errors import ConfigurationError
 from copernica_source.probes import rows_of, total_of
-from copernica_source.structure import fetch_rows
-from copernica_source.structure_tables import FIELD_KINDS, PROFILE_COLUMNS, SUBPROFILE_COLUMNS
+from copernica_source.tables import FIELD_KINDS, PROFILES, SUBPROFILES, TableSpec
 
 Deletions = Literal["delete", "mark"]
 DELETIONS: tuple[Deletions, ...] = get_args(Deletions)
@@ -89,26 +88,44 @@ class ProfileOptions:
 
 @dataclass(frozen=True)
 class Owner:
-    """A database (its profiles) or a collection (its subprofiles): one destination table."""
+    """A database (its profiles) or a collection (its subprofiles): one destination table.
+
+    The table is declared by `spec`: tables.py's PROFILES or SUBPROFILES template made concrete for this owner
+    (its table name, list path, and columns typed by its field definitions). What the spec cannot say, since
+    only a run finds it out, is kept beside it: the owner's ID list, its interests and shadowed properties."""
 
     id: int
-    table: str
-    list_path: str
+    spec: TableSpec
     ids_path: str
-    schema: Schema
-    constants: dict[str, int] = field(default_factory=dict)  # columns known for deletion rows
     interests: tuple[tuple[str, str], ...] = ()  # (column, interest name)
     shadowed: frozenset[str] = frozenset()  # system properties a real field shares a name with ("modified", "id")
 
     @property
+    def table(self) -> str:
+        return self.spec.name
+
+    @property
+    def list_path(self) -> str:
+        return self.spec.path
+
+    @property
+    def schema(self) -> Schema:
+        return self.spec.schema
+
+    @property
+    def constants(self) -> dict[str, int]:
+        """Columns known for deletion rows: the owner's ID (`database` or `collection`)."""
+        return {self.spec.parent_column: self.id}
+
+    @property
     def entity(self) -> str:
         """What one row is in Copernica's paths: `profile` or `subprofile`."""
-        return "subprofile" if "collection" in self.constants else "profile"
+        return "subprofile" if self.spec.parent == SUBPROFILES.parent else "profile"
 
 
 def profile_resources(account: Account, options: ProfileOptions) -> list[DltResource]:
     """The `profiles` and `subprofiles` resources; each writes one table per database / collection."""
-    return [_resource(account, options, "profiles"), _resource(account, options, "subprofiles")]
+    return [_resource(account, options, PROFILES), _resource(account, options, SUBPROFILES)]
 
 
 def _warn_unknown(setting: str, wanted: tuple[int, ...] | None, existing: set[int]) -> None:
@@ -122,34 +139,38 @@ def _warn_unknown(setting: str, wanted: tuple[int, ...] | None, existing: set[in
 # -- which tables, typed how ---------------------------------------------------------------------------------
 
 
-def owners(account: Account, options: ProfileOptions, kind: str) -> list[Owner]:
-    """The databases (kind "profiles") or collections ("subprofiles") to read, with their typed schemas."""
-    every_database = [row for _, row in fetch_rows(account, [("databases", None)])]
+def owners(account: Account, options: ProfileOptions, template: TableSpec) -> list[Owner]:
+    """The databases (template PROFILES) or collections (SUBPROFILES) to read, with their typed tables."""
+    every_database = [row for _, row in account.list_rows([("databases", None)])]
     _warn_unknown("database_ids", options.database_ids, {int(r["ID"]) for r in every_database})
     databases = [row for row in every_database
                  if options.database_ids is None or int(row["ID"]) in options.database_ids]
     db_names = _unique_names({int(d["ID"]): column_name(str(d["name"])) for d in databases})
-    if kind == "profiles":
+    if template is PROFILES:
         ids = list(db_names)
-        fields = _grouped(fetch_rows(account, [(f"database/{i}/fields", i) for i in ids]))
-        interests = _grouped(fetch_rows(account, [(f"database/{i}/interests", i) for i in ids]))
+        fields = _grouped(account.list_rows([(f"database/{i}/fields", i) for i in ids]))
+        interests = _grouped(account.list_rows([(f"database/{i}/interests", i) for i in ids]))
         out = []
         for db in ids:
             interest_names = [str(r["name"]) for r in interests.get(db, [])]
             interest_cols = tuple((f"interests__{column_name(n)}", n) for n in interest_names)
-            schema = _schema(PROFILE_COLUMNS, fields.get(db, []), [c for c, _ in interest_cols])
-            out.append(Owner(db, f"profiles_{db_names[db]}", f"database/{db}/profiles", f"database/{db}/profileids",
-                             schema, {"database": db}, interest_cols, _shadowed(fields.get(db, []))))
+            schema = _schema(PROFILES, fields.get(db, []), [c for c, _ in interest_cols])
+            out.append(Owner(db, _table(PROFILES, db, f"profiles_{db_names[db]}", schema), f"database/{db}/profileids",
+                             interest_cols, _shadowed(fields.get(db, []))))
         return out
-    every_collection = fetch_rows(account, [(f"database/{i}/collections", i) for i in db_names])
+    every_collection = account.list_rows([(f"database/{i}/collections", i) for i in db_names])
     _warn_unknown("collection_ids", options.collection_ids, {int(r["ID"]) for _, r in every_collection})
     collections = [(meta, row) for meta, row in every_collection
                    if options.collection_ids is None or int(row["ID"]) in options.collection_ids]
     names = _unique_names({int(c["ID"]): f"{db_names[db]}_{column_name(str(c['name']))}" for db, c in collections})
-    fields = _grouped(fetch_rows(account, [(f"collection/{c}/fields", c) for c in names]))
-    return [Owner(c, f"subprofiles_{names[c]}", f"collection/{c}/subprofiles", f"collection/{c}/subprofileids",
-                  _schema(SUBPROFILE_COLUMNS, fields.get(c, []), []), {"collection": c},
-                  shadowed=_shadowed(fields.get(c, []))) for c in names]
+    fields = _grouped(account.list_rows([(f"collection/{c}/fields", c) for c in names]))
+    return [Owner(c, _table(SUBPROFILES, c, f"subprofiles_{names[c]}", _schema(SUBPROFILES, fields.get(c, []), [])),
+                  f"collection/{c}/subprofileids", shadowed=_shadowed(fields.get(c, []))) for c in names]
+
+
+def _table(template: TableSpec, owner_id: int, name: str, schema: Schema) -> TableSpec:
+    """The template made concrete for one database or collection."""
+    return replace(template, name=name, path=template.path.format(id=owner_id), schema=schema)
 
 
 def _shadowed(field_rows: list[dict[str, Any]]) -> frozenset[str]:
@@ -157,8 +178,8 @@ def _shadowed(field_rows: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(str(f.get("name", "")).lower() for f in field_rows) & {"modified", "id"}
 
 
-def _schema(system: str, field_rows: list[dict[str, Any]], interest_columns: list[str]) -> Schema:
-    base = cols(system)
+def _schema(template: TableSpec, field_rows: list[dict[str, Any]], interest_columns: list[str]) -> Schema:
+    base = template.schema.columns
     taken = {c.name for c in base} | set(interest_columns) | {"deleted"}
     columns = list(base)
     for f in field_rows:
@@ -190,10 +211,10 @@ def _unique_names(names: dict[int, str]) -> dict[int, str]:
 # -- reading -------------------------------------------------------------------------------------------------
 
 
-def _resource(account: Account, options: ProfileOptions, kind: str) -> DltResource:
+def _resource(account: Account, options: ProfileOptions, template: TableSpec) -> DltResource:
     def read() -> Iterator[Any]:
         state = dlt.current.resource_state().setdefault("owners", {})
-        for owner in owners(account, options, kind):
+        for owner in owners(account, options, template):
             previous = state.get(str(owner.id), {})
             if previous.get("table") != owner.table:  # new, or renamed: its table starts from a full load
                 previous = {}
@@ -202,8 +223,8 @@ def _resource(account: Account, options: ProfileOptions, kind: str) -> DltResour
                 yield dlt.mark.with_hints(table, _hints(owner, options), create_table_variant=True)
             state[str(owner.id)] = new_state
 
-    return dlt.resource(read, name=kind, write_disposition={"disposition": "merge", "strategy": "delete-insert"},
-                        primary_key="id")
+    return dlt.resource(read, name=template.name, primary_key="id",
+                        write_disposition={"disposition": "merge", "strategy": "delete-insert"})
 
 
 def _hints(owner: Owner, options: ProfileOptions) -> Any:
@@ -237,11 +258,11 @@ def _read_owner(
         live, walked = _live_ids(client, owner.ids_path, s.page_size)
         after = _whole_total(client, owner)
         listed_all = every is not None and every == after == len(live)
-    reader = _reader(account, owner)
+    reader = account.reader(owner.schema, derive=_live_with_interests(owner.interests))
     loaded: list[pa.Array] = []
     if total is None or total:
-        for seeds, handle in _plans(reader, owner, changed, newest if by_modified else None, live, total, cursor):
-            for table in batches(run(reader, seeds, handle, s.max_concurrency)):
+        for plan in _plans(reader, owner, changed, newest if by_modified else None, live, total, cursor):
+            for table in reader.read(plan):
                 loaded.append(table.column("id").combine_chunks())
                 yield table.drop_columns([c for c in ("interests",) if c in table.column_names])
     new_state["cursor"] = (newest or cursor) if by_modified else None
@@ -278,10 +299,8 @@ def _read_owner(
 
 def _confirmed_gone(account: Account, owner: Owner, ids: list[int]) -> list[int]:
     """The IDs Copernica really no longer has (unknown, or shown as removed): one GET each, side by side."""
-    reader = Reader(account.client, owner.schema, account.settings.timezone, keep_raw=True, expect_missing=True)
-    seeds, handle = objects_plan((f"{owner.entity}/{i}", i) for i in ids)
     confirmed = []
-    for page in run(reader, seeds, handle, account.settings.max_concurrency):
+    for page in account.reader(expect_missing=True).pages(objects_plan((f"{owner.entity}/{i}", i) for i in ids)):
         raw = page.raw if isinstance(page.raw, dict) else None
         if raw is None or raw.get("removed") not in (None, False, "", "0", "false"):
             confirmed.append(int(page.task.meta))
@@ -291,7 +310,7 @@ def _confirmed_gone(account: Account, owner: Owner, ids: list[int]) -> list[int]
 def _plans(
     reader: Reader, owner: Owner, changed: list[tuple[str, str]], newest: str | None, live: list[int],
     total: int | None, cursor: str | None,
-) -> Iterator[tuple[Iterator[Task], Any]]:
+) -> Iterator[Plan]:
     """The read, then (by `modified`) what changed while it ran. By ID ranges, unless a real field named `id`
     takes over `fields[]=id`: then by offset, which a row deleted mid-read may shift (the next run re-reads)."""
     size = reader.page_size
@@ -344,18 +363,16 @@ def _hold_back(owner: Owner, gone: int, known: int, share: float) -> None:
     )
 
 
-def _reader(account: Account, owner: Owner) -> Reader:
-    s = account.settings
-    interests = owner.interests
+def _live_with_interests(interests: tuple[tuple[str, str], ...]) -> Derive:
+    """Rows read are live (`deleted = false`); each interest is a boolean column."""
 
-    def extra(task: Task, raw: Any) -> dict[str, Any]:
-        rows = (raw or {}).get("data") or []
-        out: dict[str, Any] = {"deleted": [False] * len(rows)}
+    def derive(task: Task, rows: list[dict[str, Any]]) -> dict[str, Iterable[Any]]:
+        out: dict[str, Iterable[Any]] = {"deleted": [False] * len(rows)}
         for col, name in interests:
             out[col] = [name in (r.get("interests") or ()) for r in rows]
         return out
 
-    return Reader(account.client, owner.schema, s.timezone, page_size=s.page_size, extra=extra)
+    return derive
 
 
 def _deletion_rows(owner: Owner, ids: list[int], timezone: str) -> pa.Table:

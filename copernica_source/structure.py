@@ -8,7 +8,7 @@ view) are transformers of their parent table, fetched for every parent side by s
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import dlt
@@ -18,9 +18,10 @@ from dlt.extract.resource import DltResource
 
 from copernica_source.account import Account
 from copernica_source.arrow_rows import rows_to_arrow
-from copernica_source.engine import Page, Reader, Task, batches, lists_plan, run
+from copernica_source.engine import Next, Page, Plan, Task, from_parent, lists_plan
 from copernica_source.errors import InvalidMethodError
-from copernica_source.structure_tables import STRUCTURE_TABLES, StructureSpec
+from copernica_source.probes import rows_of
+from copernica_source.tables import STRUCTURE_TABLES, TableSpec
 
 log = logging.getLogger("copernica_source")
 
@@ -40,40 +41,12 @@ def structure_resources(
     return list(made.values())
 
 
-def fetch_rows(account: Account, paths: Iterable[tuple[str, Any]]) -> list[tuple[Any, dict[str, Any]]]:
-    """Every row of some short lists as (meta, raw row): what the profile resources need to know before reading
-    (databases, field definitions, interests, collections), paged by the engine."""
-    reader = _reader(account, StructureSpec("", "", STRUCTURE_TABLES[0].schema))
-    seeds, handle = lists_plan(reader, paths)
-    return [(page.task.meta, row) for page in run(reader, seeds, handle, account.settings.max_concurrency)
-            for row in _data(page)]
-
-
-def _hints(spec: StructureSpec) -> dict[str, Any]:
-    return {"name": spec.name, "primary_key": ["id"], "write_disposition": "replace",
+def _hints(spec: TableSpec) -> dict[str, Any]:
+    return {"name": spec.name, "primary_key": list(spec.primary_key), "write_disposition": "replace",
             "columns": spec.schema.dlt_columns()}
 
 
-def _reader(account: Account, spec: StructureSpec) -> Reader:
-    s = account.settings
-    extra: Callable[[Task, Any], dict[str, Any]] | None = None
-    if spec.parent_column:
-        column = spec.parent_column
-        extra = lambda task, raw: {column: [task.meta] * len(_rows(raw))}  # noqa: E731
-    # structure lists are short and their plans read the parsed rows (nested views, field definitions)
-    return Reader(account.client, spec.schema, s.timezone, page_size=s.page_size, extra=extra, keep_raw=True,
-                  missing_ok=bool(spec.parent))
-
-
-def _rows(raw: Any) -> list[Any]:
-    return raw if isinstance(raw, list) else (raw or {}).get("data") or []
-
-
-def _data(page: Page) -> list[dict[str, Any]]:
-    return [r for r in _rows(page.raw) if isinstance(r, dict)]
-
-
-def _without(tables: Iterator[pa.Table], spec: StructureSpec) -> Iterator[pa.Table]:
+def _without(tables: Iterator[pa.Table], spec: TableSpec) -> Iterator[pa.Table]:
     for table in tables:
         yield table.drop_columns([c for c in spec.drop if c in table.column_names])
 
@@ -84,7 +57,7 @@ def _keep(table: pa.Table, column: str, wanted: set[int] | None) -> pa.Table:
     return table.filter(pc.is_in(table.column(column), pa.array(sorted(wanted), pa.int64())))
 
 
-def _optional(tables: Iterator[pa.Table], spec: StructureSpec) -> Iterator[pa.Table]:
+def _optional(tables: Iterator[pa.Table], spec: TableSpec) -> Iterator[pa.Table]:
     """Structure lists are extras beside the data people load for: one the account does not answer ("Invalid
     method": e.g. `GET webhooks`, which no page of v2-v4 documents) is skipped with a warning, the rest loads."""
     try:
@@ -93,14 +66,14 @@ def _optional(tables: Iterator[pa.Table], spec: StructureSpec) -> Iterator[pa.Ta
         log.warning("%s: skipped, Copernica does not answer %s (%s)", spec.name, exc.url.split("?")[0], exc.message)
 
 
-def _embedded(pages: Iterable[Page], spec: StructureSpec, timezone: str) -> Iterator[pa.Table]:
+def _embedded(pages: Iterable[Page], spec: TableSpec, timezone: str) -> Iterator[pa.Table]:
     """Rows listed inside each row of a page (a rule's `conditions`), as an array or a paged envelope; the
     parent row's ID fills `rule` where a row lacks it."""
     for page in pages:
         rows: list[dict[str, Any]] = []
-        for parent in _data(page):
+        for parent in page.rows:
             inner = parent.get(spec.embedded)
-            listed = _rows(inner)
+            listed = rows_of(inner)
             if isinstance(inner, dict) and str(inner.get("total", len(listed))) != str(len(listed)):
                 log.warning("%s: %s of %s %s lists %s of %s; the rest is not loaded", spec.name, page.task.path,
                             parent.get("ID"), spec.embedded, len(listed), inner.get("total"))
@@ -109,30 +82,32 @@ def _embedded(pages: Iterable[Page], spec: StructureSpec, timezone: str) -> Iter
             yield rows_to_arrow(rows, spec.schema, timezone)
 
 
-def _account_list(account: Account, spec: StructureSpec, wanted: set[int] | None) -> DltResource:
+def _account_list(account: Account, spec: TableSpec, wanted: set[int] | None) -> DltResource:
     def rows() -> Iterator[pa.Table]:
-        reader = _reader(account, spec)
-        seeds, handle = lists_plan(reader, [(spec.path, None)])
-        for table in _optional(_without(batches(run(reader, seeds, handle, account.settings.max_concurrency)),
-                                        spec), spec):
+        reader = account.reader(spec.schema)
+        for table in _optional(_without(reader.read(lists_plan(reader, [(spec.path, None)])), spec), spec):
             yield _keep(table, "id", wanted)
 
     return dlt.resource(rows, **_hints(spec))
 
 
 def _per_parent(
-    account: Account, spec: StructureSpec, parent: DltResource, wanted: set[int] | None
+    account: Account, spec: TableSpec, parent: DltResource, wanted: set[int] | None
 ) -> DltResource:
-    """Children of every parent row (only the `wanted` IDs, if given); views also descend into nested views."""
+    """Children of every parent row (only the `wanted` IDs, if given); views also descend into nested views.
+    A parent deleted since it was listed has no children (`missing_ok`)."""
 
     def children(batch: pa.Table) -> Iterator[pa.Table]:
         ids = [i for i in batch.column("id").to_pylist() if i is not None]
-        reader = _reader(account, spec)
-        seeds, handle = lists_plan(reader, [(spec.path.format(id=i), i) for i in ids])
+        derive = from_parent(spec.parent_column) if spec.parent_column else None
+        reader = account.reader(spec.schema, derive=derive, missing_ok=True)
+        plan = lists_plan(reader, [(spec.path.format(id=i), i) for i in ids])
         if spec.name == "views":
-            handle = _with_nested_views(handle, set())
-        pages = run(reader, seeds, handle, account.settings.max_concurrency)
-        found = _embedded(pages, spec, account.settings.timezone) if spec.embedded else batches(pages)
+            plan = _with_nested_views(plan, set())
+        if spec.embedded:
+            found = _embedded(reader.pages(plan), spec, account.settings.timezone)
+        else:
+            found = reader.read(plan)
         yielded: set[int] = set()  # a nested view may be listed by its database and by its parent view alike
         for table in _optional(_without(found, spec), spec):
             table = _keep(table, "id", wanted)
@@ -145,22 +120,21 @@ def _per_parent(
     return dlt.transformer(children, data_from=parent, **_hints(spec))
 
 
-def _with_nested_views(
-    handle: Callable[[Page], Iterable[Task]], descended: set[str]
-) -> Callable[[Page], list[Task]]:
+def _with_nested_views(plan: Plan, descended: set[str]) -> Plan:
     """Follow `view/$id/views` into nested selections, each view once (no page says whether a database's list
     already holds the nested ones)."""
 
-    def both(page: Page) -> list[Task]:
+    def both(page: Page) -> Next:
         nested = []
-        for row in _data(page):
+        for row in page.rows:
             vid = str(row.get("ID"))
             if row.get("has-children") in (True, "1", "true") and vid not in descended:
                 descended.add(vid)
                 nested.append(Task(f"view/{vid}/views", (), kind="first", meta=page.task.meta))
-        return list(handle(page)) + nested
+        step = plan.handle(page)
+        return Next([*step.tasks, *nested], step.keep)
 
-    return both
+    return Plan(plan.seeds, both, reads_rows=True)
 
 
 def _first_of_each(table: pa.Table, key: str) -> pa.Table:

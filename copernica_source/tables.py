@@ -1,8 +1,12 @@
-"""Every table this source loads, declared once as data: name, path, key, cursor, columns.
+"""Every table this source loads, declared once as data: name, path, parent, key, cursor, columns.
 
 Engagement tables exist for both mail products; `{p}` in a path is the product's prefix (`html`/`publisher`
-or `draganddrop`/`ms`), found out per account at run time. Column lists follow Copernica's v4 pages
-(publisher pages describe html rows, ms pages draganddrop rows); see ../shared/copernica-api.
+or `draganddrop`/`ms`), found out per account at run time. A path with `{id}` is read once per row of the
+`parent` table (the statistics of each emailing, the fields of each database, the rules of each view...).
+Profiles and subprofiles are declared as templates: a run makes one table of each per database / collection,
+typed by that owner's field definitions. Column lists follow Copernica's v4 pages (publisher pages describe
+html rows, ms pages draganddrop rows; rest-get-databases, rest-get-database-*, rest-get-view-*,
+rest-get-collection-*, rest-get-miniview-*, rest-get-webhook); see ../shared/copernica-api.
 """
 
 from __future__ import annotations
@@ -10,33 +14,52 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from copernica_source.arrow_rows import Schema, cols
+from copernica_source.arrow_rows import ColumnKind, Schema, cols
 
 Product = Literal["html", "draganddrop"]
 PRODUCTS: tuple[Product, ...] = get_args(Product)
 PREFIXES = {"html": ("html", "publisher"), "draganddrop": ("draganddrop", "ms")}
 EVENT_KINDS = ("clicks", "deliveries", "impressions", "errors", "unsubscribes", "abuses")
 
+Cursor = Literal["whole", "id", "window", "date_window", "emailings", "per_parent", "modified"]
+"""How a table is read each run (each kind has one builder in the module that reads it):
+
+- "whole": the whole list every run, replacing the table (structure: engine lists, `structure.py`)
+- "id": account-wide list filtered `fields[]=id>N` (html events), keyset ranges (`engagement.py`)
+- "window": account-wide list in `begintime`/`endtime` windows with a lookback (draganddrop events)
+- "date_window": `from`/`to` date windows with a lookback (destinations)
+- "emailings": `fromdate` with a rolling re-read window
+- "per_parent": one object per row its parent read this run (statistics of the emailings re-read)
+- "modified": rows changed since the last run by `modified`, deletions found by reconciling IDs
+  (profiles and subprofiles, `profiles.py`)
+"""
+CURSORS: tuple[Cursor, ...] = get_args(Cursor)
+
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One destination table. `cursor` names how it is read incrementally:
+    """One destination table.
 
-    - "id": account-wide list filtered `fields[]=id>N` (html events), keyset ranges
-    - "window": account-wide list in `begintime`/`endtime` windows with a lookback (draganddrop events)
-    - "date_window": `from`/`to` date windows with a lookback (destinations)
-    - "emailings": `fromdate` with a rolling re-read window
-    - "per_emailing": one object per emailing in the rolling window (statistics)
-    """
+    `parent` names the table whose rows' IDs fill `{id}` in `path` ("" = account-wide); `parent_column` is the
+    column that holds the parent's ID: filled from the request for lists whose rows lack it (a field's
+    `database_id`, a statistics row's `emailing_id`), and the owner column of a profile table's deletion rows.
+    `drop` names nested lists not kept (each has its own table); `embedded` says the rows are this key's list
+    inside each row of `path` (a rule's `conditions`), not the rows themselves."""
 
     name: str
     path: str
     schema: Schema
-    cursor: str
+    cursor: Cursor = "whole"
+    parent: str = ""
+    parent_column: str = ""
     primary_key: tuple[str, ...] = ("id",)
-    cursor_column: str = "timestamp"
+    cursor_column: str = ""
+    drop: tuple[str, ...] = ()
+    embedded: str = ""
     description: str = ""
 
+
+# -- engagement ----------------------------------------------------------------------------------------------
 
 _HTML_EVENT_TAIL = "emailing:int destination:int profile:int subprofile:int"  # destination: the internal ID
 _DD_EVENT_TAIL = "destination:int profile:int subprofile:int"
@@ -100,16 +123,92 @@ def engagement_tables(product: str) -> list[TableSpec]:
     """The nine engagement tables of one mail product, in load order."""
     tables = [
         TableSpec("emailings", "{p}/emailings", Schema(cols(_EMAILING_COLUMNS[product])), "emailings",
-                  description="an emailing (mass or individual mailing)"),
+                  cursor_column="timestamp", description="an emailing (mass or individual mailing)"),
         TableSpec("emailing_statistics", "{p}/emailing/{id}/statistics", Schema(cols(_STATISTICS_COLUMNS)),
-                  "per_emailing", primary_key=("emailing_id",), cursor_column="",
+                  "per_parent", parent="emailings", parent_column="emailing_id", primary_key=("emailing_id",),
                   description="totals of one emailing, refreshed while it is in the re-read window"),
         TableSpec("destinations", "{p}/destinations", Schema(cols(_DESTINATION_COLUMNS[product])), "date_window",
                   cursor_column="timestampsent", description="a recipient of an emailing"),
     ]
-    event_cursor = "id" if product == "html" else "window"
+    event_cursor: Cursor = "id" if product == "html" else "window"
     for kind in EVENT_KINDS:
         tables.append(TableSpec(kind, f"{{p}}/{kind}", Schema(cols(_EVENT_COLUMNS[product][kind])), event_cursor,
                                 cursor_column="id" if event_cursor == "id" else "timestamp",
                                 description=_EVENT_ROWS[kind]))
     return tables
+
+
+# -- structure -----------------------------------------------------------------------------------------------
+# Embedded sub-lists (a database's `fields`, a rule's `conditions`) are not kept in their parent's table: each
+# has its own.
+
+_INTENTIONS = "intentions.email:bool intentions.sms:bool intentions.fax:bool intentions.pdf:bool"
+_FIELD = ("ID:int name:str type:str value:str displayed:bool ordered:bool length:int textlines:int hidden:bool "
+          "index:bool")
+_VIEW = ("ID:int name:str description:str parent-type:str parent-id:int has-children:bool has-referred:bool "
+         f"has-rules:bool database:int last-built:ts {_INTENTIONS}")
+_MINIVIEW = f"ID:int name:str description:str parent-type:str parent-id:int collection:int last-built:ts {_INTENTIONS}"
+_RULE = "ID:int name:str view:int inversed:bool inverted:bool disabled:bool"  # pages name it both ways
+_CONDITION = ("ID:int type:str rule:int comparison:str field.ID:int field.name:str value:str other-field:bool "
+              "numeric-comparison:bool")
+
+STRUCTURE_TABLES: tuple[TableSpec, ...] = (
+    TableSpec("databases", "databases",
+              Schema(cols(f"ID:int name:str description:str archived:bool created:ts {_INTENTIONS}")),
+              drop=("fields", "interests", "collections"), description="a database (of profiles)"),
+    TableSpec("database_fields", "database/{id}/fields", Schema(cols(f"{_FIELD} database_id:int")),
+              parent="databases", parent_column="database_id", description="a field of a database, with its type"),
+    TableSpec("database_interests", "database/{id}/interests",
+              Schema(cols("ID:int name:str group:str database_id:int")), parent="databases",
+              parent_column="database_id", description="an interest profiles of a database can have"),
+    TableSpec("collections", "database/{id}/collections",
+              Schema(cols(f"ID:int name:str database:int {_INTENTIONS}")), parent="databases", drop=("fields",),
+              description="a collection (of subprofiles) in a database"),
+    TableSpec("collection_fields", "collection/{id}/fields", Schema(cols(f"{_FIELD} collection_id:int")),
+              parent="collections", parent_column="collection_id",
+              description="a field of a collection, with its type"),
+    TableSpec("views", "database/{id}/views", Schema(cols(_VIEW)), parent="databases",
+              description="a selection (view) of a database; nested selections included"),
+    TableSpec("view_rules", "view/{id}/rules", Schema(cols(_RULE)), parent="views", drop=("conditions",),
+              description="a rule of a selection"),
+    # conditions come embedded in the rules: `rule/$id/conditions` is a v1 method only (docs/assumptions.md)
+    TableSpec("view_rule_conditions", "view/{id}/rules", Schema(cols(_CONDITION)), parent="views",
+              embedded="conditions", description="a condition of a selection rule (type-specific keys kept as text)"),
+    TableSpec("miniviews", "collection/{id}/miniviews", Schema(cols(_MINIVIEW)), parent="collections",
+              description="a mini selection (miniview) of a collection"),
+    TableSpec("miniview_rules", "miniview/{id}/rules", Schema(cols(_RULE)), parent="miniviews",
+              drop=("conditions",), description="a rule (minirule) of a miniview"),
+    TableSpec("miniview_rule_conditions", "miniview/{id}/rules", Schema(cols(_CONDITION)), parent="miniviews",
+              embedded="conditions", description="a condition of a minirule"),
+    TableSpec("webhooks", "webhooks", Schema(cols("ID:int handler:str trigger:str callers:json")),
+              description="a webhook Copernica calls on profile changes"),
+)
+
+
+# -- profiles and subprofiles --------------------------------------------------------------------------------
+# Templates: a run makes one table per database (`profiles_<database>`) and per collection
+# (`subprofiles_<database>_<collection>`), named, pathed and typed for that owner (profiles.py:owners).
+
+PROFILES = TableSpec(
+    "profiles", "database/{id}/profiles",
+    Schema(cols("ID:int database:int secret:str created:ts modified:ts removed:ts")), "modified",
+    parent="databases", parent_column="database", cursor_column="modified",
+    description="a profile of a database (its fields typed, its interests as booleans)",
+)
+SUBPROFILES = TableSpec(
+    "subprofiles", "collection/{id}/subprofiles",
+    Schema(cols("ID:int profile:int collection:int secret:str created:ts modified:ts removed:ts")), "modified",
+    parent="collections", parent_column="collection", cursor_column="modified",
+    description="a subprofile of a collection (its fields typed)",
+)
+
+# Copernica field types -> column kinds of the typed profile and subprofile tables; anything else is text.
+FIELD_KINDS: dict[str, ColumnKind] = {
+    "integer": "int",
+    "foreign_key": "int",
+    "float": "float",
+    "date": "date",
+    "empty_date": "date",
+    "datetime": "ts",
+    "empty_datetime": "ts",
+}

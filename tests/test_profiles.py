@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import copernica_source.profiles as profiles_module
+import copernica_source.engine as engine_module
 from copernica_source.profiles import decode_ids, encode_ids
 from copernica_source.settings import make_client
 from tests.helpers import SMALL, duckdb_path, duckdb_types, load, make_pipeline, query, table_ids
@@ -136,12 +136,12 @@ def _write_during_read(sim: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, i
     """Once the full read of database 1 has handed over two pages, change profiles through the API's write
     endpoints: some already read, some not yet requested. Returns the IDs touched."""
     client = make_client(sim.access_token, sim.base_url, 4, sim.auth_url)
-    real_run = profiles_module.run
+    real_run = engine_module.run
     touched: dict[str, int] = {}
 
-    def run(reader: Any, seeds: Any, handle: Any, concurrency: int) -> Iterator[Any]:
+    def run(reader: Any, plan: Any, via: Any) -> Iterator[Any]:
         read: list[int] = []
-        for page in real_run(reader, seeds, handle, concurrency):
+        for page in real_run(reader, plan, via):
             yield page
             task = page.task
             if task.path != "database/1/profiles" or any("modified" in str(v) for _, v in task.params) or touched:
@@ -159,7 +159,7 @@ def _write_during_read(sim: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, i
             answer = client.request("POST", "database/1/profiles", json={"fields": {"email": "new@example.com"}})
             touched["created"] = int(answer.headers["X-Created"])
 
-    monkeypatch.setattr(profiles_module, "run", run)
+    monkeypatch.setattr(engine_module, "run", run)  # the scheduler behind every Reader.read
     return touched
 
 

@@ -12,7 +12,7 @@ import pytest
 from copernica_source.cli import main
 from copernica_source.client import CopernicaClient
 from copernica_source.push import read_results
-from copernica_source.structure_tables import STRUCTURE_TABLES
+from copernica_source.tables import STRUCTURE_TABLES
 from tests.helpers import SMALL, connection, load, make_pipeline, query, table_ids
 from tests.test_data_requests import FAST, posts, profile_ids
 from tests.test_engagement import DATA, LIST_TABLES, assert_matches_simulator

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from copernica_source.structure_tables import STRUCTURE_TABLES
+from copernica_source.tables import STRUCTURE_TABLES
 from tests.helpers import SMALL, duckdb_path, duckdb_types, load, make_pipeline, query, table_ids
 
 STRUCTURE = [s.name for s in STRUCTURE_TABLES]

@@ -12,7 +12,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,8 +110,108 @@ def _jwt_expiry(jwt: str) -> float | None:
         return None
 
 
+_EXCHANGE = "copernica_jwt_exchange"  # marks the exchange request (request.extensions), so it is told apart
+
+
+class _JwtAuth(httpx.Auth):
+    """REST API v4: the access token is exchanged at `auth_url` for a JWT, sent as `Authorization: Bearer`.
+
+    The JWT is kept until shortly before its `exp` and shared by every thread; one thread exchanges while the
+    others wait for its answer. A request whose JWT is rejected (401/403, or Copernica's 400 "Invalid access
+    token" that an expired JWT gets) is sent once more with a fresh JWT; a second rejection is answered to the
+    caller, who raises AuthenticationError. The exchange is yielded from the flow, so it goes through the client's
+    transport; its failures propagate out of `send` into the client's one retry loop, which sends the request
+    again (and with it the exchange).
+    """
+
+    def __init__(self, token: str, auth_url: str, build_exchange: Callable[[], httpx.Request]) -> None:
+        self._token = token
+        self.auth_url = auth_url
+        self._build_exchange = build_exchange
+        self._lock = threading.Lock()
+        self.jwt: str | None = None
+        self.refresh_at = 0.0
+
+    def __repr__(self) -> str:  # never show the token or the JWT
+        return f"_JwtAuth(auth_url={self.auth_url!r})"
+
+    # httpx asks that auth doing I/O or holding a lock override sync_auth_flow: httpx closes this generator when
+    # the send ends, also on a transport error, which releases the lock held across the exchange at once
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        jwt = yield from self._current_jwt()
+        request.headers["Authorization"] = f"Bearer {jwt}"
+        response = yield request
+        response.read()
+        if not _rejects_token(response.status_code, _answer_message(response)):
+            return
+        self._forget(jwt)
+        jwt = yield from self._current_jwt()
+        request.headers["Authorization"] = f"Bearer {jwt}"
+        yield request
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise NotImplementedError("the JWT flow is synchronous (sync_auth_flow): CopernicaClient uses httpx.Client")
+
+    def _current_jwt(self) -> Generator[httpx.Request, httpx.Response, str]:
+        with self._lock:
+            if self.jwt is None or time.time() >= self.refresh_at:
+                response = yield self._build_exchange()
+                response.read()
+                jwt = _jwt_from(response, self.auth_url, self._token)
+                expiry = _jwt_expiry(jwt)
+                if expiry is None:
+                    self.refresh_at = time.time() + 6 * 3600
+                else:
+                    lifetime = max(0.0, expiry - time.time())
+                    self.refresh_at = expiry - min(300.0, lifetime / 10)
+                self.jwt = jwt
+            return self.jwt
+
+    def _forget(self, jwt: str) -> None:
+        """Drop a rejected JWT, unless another thread has already replaced it."""
+        with self._lock:
+            if self.jwt == jwt:
+                self.jwt = None
+
+
+def _jwt_from(response: httpx.Response, auth_url: str, token: str) -> str:
+    """The JWT in the authentication host's answer; raises what a failed exchange means."""
+    status = response.status_code
+    if status in RETRY_STATUSES:
+        raise _Retryable(f"JWT exchange at {auth_url} answered HTTP {status}",
+                         _parse_retry_after(response.headers.get("Retry-After")))
+    if status >= 400 and _not_an_auth_host(response):
+        raise ConfigurationError(
+            f"auth_url {auth_url} answered HTTP {status} with {_describe_body(response.content)}: it does not look "
+            "like Copernica's authentication host; check auth_url in [sources.copernica] "
+            "(default https://authenticate.copernica.com)"
+        )
+    if status >= 400:
+        said = redact(_error_message(_loads(response.content)) or "", token)
+        raise AuthenticationError(
+            f"Copernica rejected the access token when exchanging it for a JWT (HTTP {status}: {said}); "
+            "check sources.copernica.access_token (secrets.toml or SOURCES__COPERNICA__ACCESS_TOKEN)"
+        )
+    if response.content.lstrip()[:1] == b"<":
+        raise ConfigurationError(
+            f"auth_url {auth_url} answered with an HTML page, not a token: it does not look like Copernica's "
+            "authentication host; check auth_url in [sources.copernica] (default https://authenticate.copernica.com)"
+        )
+    jwt = response.text.strip().strip('"')
+    if jwt.startswith("{"):  # tolerate a JSON wrapper around the token
+        parsed = _loads(response.content)
+        wrapped = parsed if isinstance(parsed, dict) else {}
+        jwt = str(wrapped.get("token") or wrapped.get("jwt") or wrapped.get("access_token") or "")
+    if not jwt:
+        raise _Retryable(f"JWT exchange at {auth_url} answered an empty JWT")
+    return jwt
+
+
 class CopernicaClient:
-    """Talks to one Copernica account. Use as a context manager or call `close()`."""
+    """Talks to one Copernica account. Use as a context manager or call `close()`.
+
+    `transport` replaces the network (e.g. `httpx.MockTransport` in tests); `sleep` is how retries wait.
+    """
 
     def __init__(
         self,
@@ -123,6 +223,8 @@ class CopernicaClient:
         timeout: float = 60.0,
         retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if not access_token or not str(access_token).strip():
             raise AuthenticationError(
@@ -137,9 +239,7 @@ class CopernicaClient:
         self.auth_url = auth_url
         self.max_concurrency = max(1, int(max_concurrency))
         self.retry = retry or RetryPolicy()
-        self._jwt: str | None = None
-        self._jwt_refresh_at = 0.0
-        self._auth_lock = threading.Lock()
+        self._sleep = sleep
         self._count_lock = threading.Lock()
         self.requests_made = 0
         self.retries_made = 0
@@ -151,7 +251,9 @@ class CopernicaClient:
             ),
             transport=transport,
             headers={"Accept": "application/json", "User-Agent": "copernica-source (dlt)"},
+            event_hooks={"request": [self._on_request], "response": [self._on_response]},
         )
+        self._auth = _JwtAuth(self._token, auth_url, self._exchange_request)
 
     @staticmethod
     def total_requests() -> int:
@@ -170,6 +272,15 @@ class CopernicaClient:
 
     def __repr__(self) -> str:  # never show the token
         return f"CopernicaClient(base_url={self.base_url!r}, api_version={self.api_version})"
+
+    @property
+    def _jwt(self) -> str | None:
+        """The cached v4 JWT (None before the first exchange)."""
+        return self._auth.jwt
+
+    @_jwt.setter
+    def _jwt(self, jwt: str | None) -> None:
+        self._auth.jwt = jwt
 
     # -- public calls ----------------------------------------------------------------------------------
     def get(self, path: str, params: Params = None) -> Any:
@@ -193,25 +304,21 @@ class CopernicaClient:
         raw: bool = False,
     ) -> ApiResponse:
         """Send one request with retries. `retry_unsafe=False` gives up (TransientError) on a dropped or truncated
-        answer to a write instead of sending it again: the caller decides whether a repeat is safe."""
+        answer to a write instead of sending it again: the caller decides whether a repeat is safe.
+
+        This is the one retry loop: 429/5xx, dropped connections and truncated answers, of the request and of the
+        v4 JWT exchange made for it, are sent again after a backoff (Retry-After when given), within
+        `retry.max_attempts` and `retry.max_total_seconds`."""
         url = f"{self.base_url}/v{self.api_version}/{path.lstrip('/')}"
         query = list(params.items()) if isinstance(params, Mapping) else list(params or [])
+        if self.api_version != 4:
+            query.append(("access_token", self._token))
         content = orjson.dumps(json) if json is not None else None
         started = time.monotonic()
         attempt = 0
-        auth_refreshed = False
         while True:
             try:
                 return self._send_once(method, url, query, content, method != "GET", retry_unsafe, raw)
-            except _InvalidToken as rejected:
-                if self.api_version != 4 or auth_refreshed:
-                    raise AuthenticationError(
-                        f"Copernica rejected the access token ({rejected}): check "
-                        "sources.copernica.access_token (secrets.toml or SOURCES__COPERNICA__ACCESS_TOKEN) "
-                        f"and that it is valid for REST API v{self.api_version}"
-                    ) from None
-                auth_refreshed = True
-                self._invalidate_jwt()
             except _Retryable as exc:
                 attempt += 1
                 elapsed = time.monotonic() - started
@@ -224,39 +331,48 @@ class CopernicaClient:
                 with self._count_lock:
                     self.retries_made += 1
                 log.warning("retrying %s %s in %.1fs: %s", method, self._redacted(url), wait, exc.reason)
-                time.sleep(wait)
+                self._sleep(wait)
 
     # -- internals -------------------------------------------------------------------------------------
     def _redacted(self, url: str) -> str:
-        return redact(url, self._token, self._jwt)
+        return redact(url, self._token, self._auth.jwt)
+
+    def _exchange_request(self) -> httpx.Request:
+        """The v4 JWT exchange: POST the access token (form-encoded, never in the URL) to the authentication host."""
+        return self._http.build_request("POST", self.auth_url, data={"access_token": self._token},
+                                        extensions={_EXCHANGE: True})
+
+    def _on_request(self, request: httpx.Request) -> None:
+        if request.extensions.get(_EXCHANGE):
+            return  # counted are the requests to the API, as before the exchange moved into the auth flow
+        with self._count_lock:
+            self.requests_made += 1
+        with _TOTAL_LOCK:
+            _TOTAL[0] += 1
+
+    def _on_response(self, response: httpx.Response) -> None:
+        self._reached = True
 
     def _send_once(
         self, method: str, url: str, query: list[tuple[str, Any]], content: bytes | None, write: bool,
         retry_unsafe: bool, raw: bool = False,
     ) -> ApiResponse:
         headers = {"Content-Type": "application/json"} if content is not None else {}
-        if self.api_version == 4:
-            headers["Authorization"] = f"Bearer {self._bearer()}"
-        else:
-            query = [*query, ("access_token", self._token)]
-        with self._count_lock:
-            self.requests_made += 1
-        with _TOTAL_LOCK:
-            _TOTAL[0] += 1
+        request = self._http.build_request(method, url, params=query, content=content, headers=headers)
         try:
-            response = self._http.request(method, url, params=query, content=content, headers=headers)
-        except httpx.TimeoutException as exc:
-            if write and not retry_unsafe:
-                raise TransientError(f"{method} {self._redacted(url)} timed out; outcome unknown") from None
-            raise _Retryable(f"timeout ({type(exc).__name__})") from None
+            response = self._http.send(request, auth=self._auth if self.api_version == 4 else None)
         except httpx.TransportError as exc:
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            reason = f"{'timeout' if timed_out else 'connection error'} ({type(exc).__name__})"
+            failed = _failed_request(exc)
+            if failed is not None and failed is not request:  # the JWT exchange failed: the request was not sent
+                self._check_reachable(exc, self.auth_url, "auth_url")
+                raise _Retryable(f"JWT exchange at {self.auth_url}: {reason}") from None
             if write and not retry_unsafe:
-                raise TransientError(
-                    f"{method} {self._redacted(url)}: connection lost before the answer; outcome unknown"
-                ) from None
+                outcome = " timed out" if timed_out else ": connection lost before the answer"
+                raise TransientError(f"{method} {self._redacted(url)}{outcome}; outcome unknown") from None
             self._check_reachable(exc, url)
-            raise _Retryable(f"connection error ({type(exc).__name__})") from None
-        self._reached = True
+            raise _Retryable(reason) from None
         return self._interpret(method, url, response, write, retry_unsafe, raw)
 
     def _interpret(
@@ -287,19 +403,24 @@ class CopernicaClient:
                 data = body.decode("utf-8", "replace")
         if 300 <= status < 400 and not write:
             # a GET answered "moved" (documented for entities that moved): not data, and never followed blindly
-            where = redact(response.headers.get("Location", "?"), self._token, self._jwt)
+            where = redact(response.headers.get("Location", "?"), self._token, self._auth.jwt)
             raise CopernicaAPIError(f"moved (HTTP {status}) to {where}", status, self._redacted(url), method)
         if status >= 400:
             message = _error_message(data) or f"HTTP {status}"
-            if INVALID_TOKEN in message.lower() or status in (401, 403):
-                # a 2026 client maps 401/403 to auth errors; an expired JWT may well answer so
-                raise _InvalidToken(f"HTTP {status}: {redact(message, self._token, self._jwt)}")
+            if _rejects_token(status, message):
+                # v4: the auth flow already sent it once more with a fresh JWT; v1-v3 have nothing to refresh
+                said = redact(message, self._token, self._auth.jwt)
+                raise AuthenticationError(
+                    f"Copernica rejected the access token (HTTP {status}: {said}): check "
+                    "sources.copernica.access_token (secrets.toml or SOURCES__COPERNICA__ACCESS_TOKEN) "
+                    f"and that it is valid for REST API v{self.api_version}"
+                )
             safe_url = self._redacted(url)
             if status == 404 or _NOT_FOUND.search(message):
                 raise NotFoundError(message, status, safe_url, method)
             if "invalid method" in message.lower():
                 raise InvalidMethodError(message, status, safe_url, method)
-            raise CopernicaAPIError(redact(message, self._token, self._jwt), status, safe_url, method)
+            raise CopernicaAPIError(redact(message, self._token, self._auth.jwt), status, safe_url, method)
         return ApiResponse(status, response.headers, data)
 
     def _check_reachable(self, exc: httpx.TransportError, url: str, setting: str = "base_url") -> None:
@@ -313,81 +434,31 @@ class CopernicaClient:
                 f"in [sources.copernica] (or SOURCES__COPERNICA__{setting.upper()}) and the network"
             ) from None
 
-    def _bearer(self) -> str:
-        with self._auth_lock:
-            if self._jwt is None or time.time() >= self._jwt_refresh_at:
-                self._jwt = self._exchange_token()
-                expiry = _jwt_expiry(self._jwt)
-                if expiry is None:
-                    self._jwt_refresh_at = time.time() + 6 * 3600
-                else:
-                    lifetime = max(0.0, expiry - time.time())
-                    self._jwt_refresh_at = expiry - min(300.0, lifetime / 10)
-            return self._jwt
-
-    def _invalidate_jwt(self) -> None:
-        with self._auth_lock:
-            self._jwt = None
-
-    def _exchange_token(self) -> str:
-        """POST the access token to the authentication host; the answer's body is the JWT."""
-        started = time.monotonic()
-        attempt = 0
-        while True:
-            try:
-                response = self._http.post(self.auth_url, data={"access_token": self._token})
-            except httpx.TransportError as exc:
-                self._check_reachable(exc, self.auth_url, "auth_url")
-                reason = f"connection error ({type(exc).__name__})"
-                retry_after = None
-            else:
-                self._reached = True
-                if response.status_code in RETRY_STATUSES:
-                    reason = f"HTTP {response.status_code}"
-                    retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-                elif response.status_code >= 400 and _not_an_auth_host(response):
-                    raise ConfigurationError(
-                        f"auth_url {self.auth_url} answered HTTP {response.status_code} with "
-                        f"{_describe_body(response.content)}: it does not look like Copernica's authentication host; "
-                        "check auth_url in [sources.copernica] (default https://authenticate.copernica.com)"
-                    )
-                elif response.status_code >= 400:
-                    said = redact(_error_message(_loads(response.content)) or "", self._token)
-                    raise AuthenticationError(
-                        "Copernica rejected the access token when exchanging it for a JWT "
-                        f"(HTTP {response.status_code}: {said}); "
-                        "check sources.copernica.access_token (secrets.toml or SOURCES__COPERNICA__ACCESS_TOKEN)"
-                    )
-                elif response.content.lstrip()[:1] == b"<":
-                    raise ConfigurationError(
-                        f"auth_url {self.auth_url} answered with an HTML page, not a token: it does not look like "
-                        "Copernica's authentication host; check auth_url in [sources.copernica] "
-                        "(default https://authenticate.copernica.com)"
-                    )
-                else:
-                    jwt = response.text.strip().strip('"')
-                    if jwt.startswith("{"):  # tolerate a JSON wrapper around the token
-                        parsed = _loads(response.content)
-                        jwt = str(parsed.get("token") or parsed.get("jwt") or parsed.get("access_token") or "")
-                    if jwt:
-                        return jwt
-                    reason, retry_after = "empty JWT answer", None
-            attempt += 1
-            wait = self.retry.delay(attempt, retry_after)
-            if attempt >= self.retry.max_attempts or time.monotonic() - started + wait > self.retry.max_total_seconds:
-                raise TransientError(
-                    f"JWT exchange at {self.auth_url} failed after {attempt} attempts: {reason}. "
-                    "Copernica may be overloaded; run again later (the next run resumes)."
-                )
-            time.sleep(wait)
-
 
 _TOTAL = [0]
 _TOTAL_LOCK = threading.Lock()
 
 
-class _InvalidToken(Exception):
-    """Copernica said the token (or the JWT made from it) is not valid: 400 "Invalid access token" or 401/403."""
+def _rejects_token(status: int, message: str) -> bool:
+    """Copernica said the token (or the JWT made from it) is not valid: 400 "Invalid access token" or 401/403 (a
+    2026 client maps 401/403 to auth errors; an expired JWT may well answer so)."""
+    return status >= 400 and (status in (401, 403) or INVALID_TOKEN in message.lower())
+
+
+def _answer_message(response: httpx.Response) -> str:
+    """What an error answer says: Copernica's `error.message`, else the body on one line, else the status."""
+    body = response.content
+    data = _loads(body) if body else None
+    if data is None and body:
+        data = body.decode("utf-8", "replace")
+    return _error_message(data) or f"HTTP {response.status_code}"
+
+
+def _failed_request(exc: httpx.TransportError) -> httpx.Request | None:
+    try:
+        return exc.request
+    except RuntimeError:  # httpx sets it on every error of a send; None: treat it as the caller's request
+        return None
 
 
 def _looks_complete(body: bytes) -> bool:

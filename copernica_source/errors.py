@@ -5,6 +5,8 @@ Messages never contain the access token or the JWT: they are built from redacted
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 
 class CopernicaError(Exception):
     """Base class for everything this package raises about Copernica."""
@@ -60,3 +62,30 @@ class UnexpectedAnswerError(CopernicaError):
 class FilterIgnoredError(UnexpectedAnswerError):
     """A list answered rows that its filter excludes: it does not support that filter (Copernica ignores such
     filters silently). Raised before any row of the read is handed on, so the caller can read another way."""
+
+
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what it was raised from or during (`__cause__`, else `__context__`), outermost first.
+
+    A wrapper's chain (dlt's PipelineStepFailed around a resource's error) is walked to the end, also past a
+    `raise ... from None` (its `__context__` is still there); each exception comes once, so a chain that loops ends.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def copernica_cause(exc: BaseException) -> CopernicaError | None:
+    """The outermost CopernicaError in `exc`'s chain (`exc` itself included): what to tell the user, or None."""
+    return next((e for e in causes(exc) if isinstance(e, CopernicaError)), None)
+
+
+def root_message(exc: BaseException, limit: int = 400) -> str:
+    """The innermost exception of the chain on one line, "Type: text" (at most `limit` characters of text): a
+    wrapper says where it failed, the root says why."""
+    *_, root = causes(exc)
+    text = " ".join(str(root).split())
+    return f"{type(root).__name__}: {text[:limit]}" if text else type(root).__name__

@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
+from copernica_source.timefmt import COPERNICA_TIME
+
 log = logging.getLogger("copernica_source")
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
@@ -276,7 +278,7 @@ def local_timestamps(text: pa.Array, timezone: str) -> pa.Array:
 
     Zero dates ("0000-00-00 00:00:00") and empty strings become nulls, as they mean "no value" in Copernica.
     """
-    naive = pc.strptime(text, format="%Y-%m-%d %H:%M:%S", unit="s", error_is_null=True)
+    naive = pc.strptime(text, format=COPERNICA_TIME, unit="s", error_is_null=True)
     missing = pc.and_(pc.is_null(naive), pc.is_valid(text))
     if pc.any(missing).as_py():  # ISO "T" times, and date-only values ("2024-01-31") as midnight local time
         for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):

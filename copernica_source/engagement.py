@@ -20,7 +20,6 @@ from dlt.extract.resource import DltResource
 from copernica_source.account import Account, Settings
 from copernica_source.arrow_rows import Schema, cols
 from copernica_source.engine import (
-    COPERNICA_TIME,
     Reader,
     condition_bounds,
     from_parent,
@@ -33,6 +32,7 @@ from copernica_source.engine import (
 from copernica_source.errors import FilterIgnoredError, UnexpectedAnswerError
 from copernica_source.probes import NEVER_ID, NEVER_TIME, filter_honoured
 from copernica_source.tables import Cursor, TableSpec, engagement_tables
+from copernica_source.timefmt import COPERNICA_TIME
 
 MAX_ID = 2**62
 log = logging.getLogger("copernica_source")

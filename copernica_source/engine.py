@@ -34,8 +34,8 @@ from copernica_source.arrow_rows import Schema, rows_to_arrow, struct_to_arrow
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import FilterIgnoredError, NotFoundError, UnexpectedAnswerError
 from copernica_source.probes import rows_of
+from copernica_source.timefmt import COPERNICA_TIME
 
-COPERNICA_TIME = "%Y-%m-%d %H:%M:%S"
 BATCH_ROWS = 20_000
 log = logging.getLogger("copernica_source")
 

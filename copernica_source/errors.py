@@ -75,7 +75,13 @@ def causes(exc: BaseException) -> Iterator[BaseException]:
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         yield current
-        current = current.__cause__ or current.__context__
+        # dlt keeps a failed load job's exception aside (`client_exception`) instead of chaining it
+        current = current.__cause__ or current.__context__ or _kept_aside(current)
+
+
+def _kept_aside(exc: BaseException) -> BaseException | None:
+    kept = getattr(exc, "client_exception", None)
+    return kept if isinstance(kept, BaseException) else None
 
 
 def copernica_cause(exc: BaseException) -> CopernicaError | None:

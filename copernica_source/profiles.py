@@ -47,7 +47,6 @@ from dlt.extract.resource import DltResource
 from copernica_source.account import Account
 from copernica_source.arrow_rows import Column, Schema, column_name, rows_to_arrow
 from copernica_source.engine import (
-    COPERNICA_TIME,
     Derive,
     Plan,
     Reader,
@@ -60,6 +59,7 @@ from copernica_source.engine import (
 from copernica_source.errors import ConfigurationError
 from copernica_source.probes import rows_of, total_of
 from copernica_source.tables import FIELD_KINDS, PROFILES, SUBPROFILES, TableSpec
+from copernica_source.timefmt import COPERNICA_TIME
 
 Deletions = Literal["delete", "mark"]
 DELETIONS: tuple[Deletions, ...] = get_args(Deletions)

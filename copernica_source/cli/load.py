@@ -16,7 +16,7 @@ from dlt.common.typing import TRefreshMode
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copernica_source.client import CopernicaClient
-from copernica_source.errors import CopernicaError
+from copernica_source.errors import copernica_cause, root_message
 from copernica_source.run_lock import run_lock
 from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, DUCKDB_MEMORY_LIMIT, duckdb_destination
 from copernica_source.source import copernica_source
@@ -150,36 +150,12 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
                 info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
                 info.raise_on_failed_jobs()
             except PipelineStepFailed as exc:
-                print(f"error: {_copernica_cause(exc) or _root_cause(exc)}", file=sys.stderr)
+                print(f"error: {copernica_cause(exc) or root_message(exc)}", file=sys.stderr)
                 return 1
     _print_summary(pipeline, time.monotonic() - started, CopernicaClient.total_requests() - requests_before)
     for line in held_back.lines:
         print(f"held back: {line}")
     return 0
-
-
-def _copernica_cause(exc: BaseException) -> CopernicaError | None:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, CopernicaError):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The innermost exception, on one line: dlt's wrappers say where it failed, the root says why."""
-    seen: set[int] = set()
-    while id(exc) not in seen:
-        inner = exc.__cause__ or exc.__context__
-        if inner is None:
-            break
-        seen.add(id(exc))
-        exc = inner
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text[:400]}" if text else type(exc).__name__
 
 
 def _print_summary(pipeline: dlt.Pipeline, seconds: float, requests: int) -> None:

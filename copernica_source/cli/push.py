@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from copernica_source.errors import AuthenticationError, ConfigurationError, CopernicaError, TransientError
+from copernica_source.errors import AuthenticationError, ConfigurationError, CopernicaError, TransientError, causes
 from copernica_source.push.destination import (
     DEFAULT_BATCH_SIZE,
     FIX_TOKEN,
@@ -313,22 +313,9 @@ def _summary(results: pa.Table, path: str, seconds: float, stopped: tuple[str, s
     return 1 if counts.get("rejected") or counts.get("failed") or counts.get(NOT_SENT) else 0
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """The exception, its causes and contexts, and the job exceptions dlt keeps aside, outermost first."""
-    out: list[BaseException] = []
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if current is None or any(current is seen for seen in out):
-            continue
-        out.append(current)
-        todo += [current.__cause__, current.__context__, getattr(current, "client_exception", None)]
-    return out
-
-
 def _stop_reason(exc: BaseException) -> tuple[str, str]:
     """Why the push stopped (always with its cause) and what to do: a re-run is advised only after an outage."""
-    chain = _chain(exc)
+    chain = list(causes(exc))
     for e in chain:
         if isinstance(e, PushStopped):
             return e.reason, e.advice
@@ -348,7 +335,7 @@ def _stop_reason(exc: BaseException) -> tuple[str, str]:
 
 def _cause(exc: BaseException) -> str:
     """The innermost exception's one-line text with its type: never an empty 'with exception:'."""
-    chain = _chain(exc)
+    chain = list(causes(exc))
     inner = [e for e in chain if not type(e).__module__.startswith("dlt.")]
     return one_line(inner[-1] if inner else chain[-1])
 

@@ -46,6 +46,7 @@ from copernica_source.errors import (
     CopernicaAPIError,
     CopernicaError,
     NotFoundError,
+    copernica_cause,
 )
 from copernica_source.settings import (
     DEFAULT_DATASET,
@@ -353,9 +354,7 @@ def _run(pipeline: dlt.Pipeline, resource: DltResource) -> None:
     try:
         pipeline.run(resource).raise_on_failed_jobs()
     except PipelineStepFailed as exc:
-        cause: BaseException | None = exc
-        while cause is not None and not isinstance(cause, CopernicaError):
-            cause = cause.__cause__ or cause.__context__
+        cause = copernica_cause(exc)
         if cause is not None:
             raise cause from None
         raise

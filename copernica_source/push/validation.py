@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from copernica_source.email_address import email_problem
 from copernica_source.errors import ConfigurationError
+from copernica_source.timefmt import COPERNICA_TIME
 
 ROW_COLUMN = "_row"  # input row number, added by push-profiles; never a field
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
@@ -339,7 +340,7 @@ def _to_date(value: Any) -> str:
 def _to_datetime(value: Any, tz: ZoneInfo) -> str:
     if isinstance(value, datetime):
         moment = value.astimezone(tz).replace(tzinfo=None) if value.tzinfo else value
-        return moment.strftime("%Y-%m-%d %H:%M:%S")
+        return moment.strftime(COPERNICA_TIME)
     if isinstance(value, date):
         return f"{value.isoformat()} 00:00:00"
     text = str(value).strip()
@@ -349,7 +350,7 @@ def _to_datetime(value: Any, tz: ZoneInfo) -> str:
     if m:
         try:
             moment = datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}")
-            return moment.strftime("%Y-%m-%d %H:%M:%S")
+            return moment.strftime(COPERNICA_TIME)
         except ValueError:
             pass
     raise ValueError(f"{_show(str(value))} is not a date-time (YYYY-MM-DD HH:MM:SS)")

@@ -18,7 +18,7 @@ from copernica_source.private_files import PRIVATE_FILE_MODE, private_dir
 
 DUCKDB_FILE = "copernica.duckdb"
 DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
-DUCKDB_MEMORY_LIMIT = "256MB"
+DUCKDB_MEMORY_LIMIT = "192MB"  # with the extract's leftovers released, a full load peaks under 500 MB
 
 
 class ConnectionOverrides(TypedDict, total=False):

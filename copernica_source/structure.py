@@ -134,8 +134,10 @@ def _ledger(spec: TableSpec, wanted: set[int] | None) -> tuple[_Ledger, bool]:
 
 
 def _as_replace(item: pa.Table) -> Any:
-    """`item` with the hint that makes this run replace the table (the one-time migration)."""
-    return dlt.mark.with_hints(item, dlt.mark.make_hints(write_disposition="replace"))
+    """`item` with the hint that makes this run replace the table (the one-time migration); `hard_delete` is
+    off for that run (dlt warns that replace ignores it), the next run's merge hints turn it on again."""
+    deleted = {"name": DELETED, "data_type": "bool", "nullable": True, "hard_delete": False}
+    return dlt.mark.with_hints(item, dlt.mark.make_hints(write_disposition="replace", columns={DELETED: deleted}))
 
 
 def _empty() -> pa.Table:

@@ -130,7 +130,12 @@ def _ledger(spec: TableSpec, wanted: set[int] | None) -> tuple[_Ledger, bool]:
     state = dlt.current.resource_state(spec.name)
     stored = dlt.current.source_schema().tables.get(spec.name, {})
     migrate = "known" not in state and stored.get("write_disposition") == "replace"
-    return _Ledger(state.setdefault("known", {}), wanted), migrate
+    return _Ledger(dict(state.get("known", {})), wanted), migrate
+
+
+def _record(spec: TableSpec, ledger: _Ledger) -> None:
+    """The keys the table holds once this load completes, for the next run (saved with this load package)."""
+    dlt.current.resource_state(spec.name)["known"] = ledger.known
 
 
 def _as_replace(item: pa.Table) -> Any:
@@ -197,9 +202,12 @@ def _account_list(account: Account, spec: TableSpec, wanted: set[int] | None) ->
             loaded.update(_ids(table))
             yield _as_replace(table) if migrate else table
             migrate = False
+        if migrate and ledger.skipped:  # not read: the old table stays as it is, still to be replaced once
+            return
         if migrate:  # nothing listed: the replace still empties the old table
             yield _as_replace(_empty())
         dead = ledger.settle([None], loaded)
+        _record(spec, ledger)
         if dead:
             yield _tombstones(dead)
 
@@ -210,7 +218,8 @@ def _per_parent(
     account: Account, spec: TableSpec, parent: DltResource, wanted: set[int] | None
 ) -> DltResource:
     """Children of every parent row (only the `wanted` IDs, if given); views also descend into nested views.
-    A parent deleted since it was listed has no children (`missing_ok`)."""
+    A parent deleted since it was listed has no children read (`_MissingNoted`), a parent tombstone in the batch
+    takes its known children with it."""
 
     def children(batch: pa.Table) -> Iterator[Any]:
         ledger, migrate = _ledger(spec, wanted)
@@ -233,9 +242,12 @@ def _per_parent(
             yielded.update(_ids(table))
             yield _own(table, migrate)
             migrate = False
+        if migrate and ledger.skipped:  # not read: the old table stays as it is, still to be replaced once
+            return
         if migrate:  # nothing listed: the replace still empties the old table
             yield _own(_empty(), migrate)
         dead = ledger.settle([*live, *gone], yielded)
+        _record(spec, ledger)
         if dead:
             yield _own(_tombstones(dead), False)
 

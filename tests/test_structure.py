@@ -197,6 +197,7 @@ def test_a_table_an_older_version_replaced_is_upgraded(
     with monkeypatch.context() as old:  # the older version: replace, no keys kept in state
         old.setattr(structure, "_hints", old_hints)
         old.setattr(structure, "_ledger", lambda spec, wanted: (structure._Ledger({}, wanted), False))
+        old.setattr(structure, "_record", lambda spec, ledger: None)
         load(sim, pipeline, resources=STRUCTURE)
     assert pipeline.default_schema.tables["views"]["write_disposition"] == "replace"
     assert "known" not in str(pipeline.state["sources"]["copernica"].get("resources", {}))

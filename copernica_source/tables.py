@@ -24,7 +24,7 @@ EVENT_KINDS = ("clicks", "deliveries", "impressions", "errors", "unsubscribes", 
 Cursor = Literal["whole", "id", "window", "date_window", "emailings", "per_parent", "modified"]
 """How a table is read each run (each kind has one builder in the module that reads it):
 
-- "whole": the whole list every run, replacing the table (structure: engine lists, `structure.py`)
+- "whole": the whole list every run, merged on the key; rows gone from Copernica deleted (structure, `structure.py`)
 - "id": account-wide list filtered `fields[]=id>N` (html events), keyset ranges (`engagement.py`)
 - "window": account-wide list in `begintime`/`endtime` windows with a lookback (draganddrop events)
 - "date_window": `from`/`to` date windows with a lookback (destinations)

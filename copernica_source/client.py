@@ -20,6 +20,7 @@ import httpx
 import orjson
 
 from copernica_source.errors import (
+    AnswerTooLargeError,
     AuthenticationError,
     ConfigurationError,
     ConnectionFailedError,
@@ -35,6 +36,10 @@ DEFAULT_BASE_URL = "https://api.copernica.com"
 DEFAULT_AUTH_URL = "https://authenticate.copernica.com"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 INVALID_TOKEN = "invalid access token"
+PAGE_LIMIT = 1000  # the most rows one list page may hold (v2-v4 pages)
+DEFAULT_MAX_ANSWER_MB = 100
+DEFAULT_MAX_ANSWER_BYTES = DEFAULT_MAX_ANSWER_MB * 2**20  # a page of 1000 profiles averaging 100 KB each
+_ERROR_BODY_LIMIT = 2**20  # Copernica's error answers are a line of JSON
 
 Params = Sequence[tuple[str, Any]] | Mapping[str, Any] | None
 
@@ -141,6 +146,10 @@ class _JwtAuth(httpx.Auth):
         jwt = yield from self._current_jwt()
         request.headers["Authorization"] = f"Bearer {jwt}"
         response = yield request
+        if response.status_code < 400:
+            return  # the body is the caller's to read (bounded, see CopernicaClient._body)
+        if _declared_size(response) > _ERROR_BODY_LIMIT:
+            return  # not Copernica's short error JSON: the caller reports it
         response.read()
         if not _rejects_token(response.status_code, _answer_message(response)):
             return
@@ -225,6 +234,7 @@ class CopernicaClient:
         transport: httpx.BaseTransport | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
     ) -> None:
         if not access_token or not str(access_token).strip():
             raise AuthenticationError(
@@ -240,6 +250,7 @@ class CopernicaClient:
         self.max_concurrency = max(1, int(max_concurrency))
         self.retry = retry or RetryPolicy()
         self._sleep = sleep
+        self.max_answer_bytes = int(max_answer_bytes)
         self._count_lock = threading.Lock()
         self.requests_made = 0
         self.retries_made = 0
@@ -360,7 +371,11 @@ class CopernicaClient:
         headers = {"Content-Type": "application/json"} if content is not None else {}
         request = self._http.build_request(method, url, params=query, content=content, headers=headers)
         try:
-            response = self._http.send(request, auth=self._auth if self.api_version == 4 else None)
+            response = self._http.send(request, auth=self._auth if self.api_version == 4 else None, stream=True)
+            try:
+                body = self._body(response, method, url)
+            finally:
+                response.close()
         except httpx.TransportError as exc:
             timed_out = isinstance(exc, httpx.TimeoutException)
             reason = f"{'timeout' if timed_out else 'connection error'} ({type(exc).__name__})"
@@ -373,16 +388,41 @@ class CopernicaClient:
                 raise TransientError(f"{method} {self._redacted(url)}{outcome}; outcome unknown") from None
             self._check_reachable(exc, url)
             raise _Retryable(reason) from None
-        return self._interpret(method, url, response, write, retry_unsafe, raw)
+        return self._interpret(method, url, response, body, write, retry_unsafe, raw)
+
+    def _body(self, response: httpx.Response, method: str, url: str) -> bytes:
+        """The answer's body, read up to `max_answer_bytes`: a server that sends more than any page can hold must
+        not take the process's memory with it (the caller's JSON parsing needs several times the body)."""
+        limit = self.max_answer_bytes
+        if _declared_size(response) > limit:
+            raise AnswerTooLargeError(self._too_large(method, url, f"it declares {_declared_size(response):,} bytes"))
+        try:
+            return response.content  # already read (an error answer the JWT flow looked at)
+        except httpx.ResponseNotRead:
+            pass
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise AnswerTooLargeError(self._too_large(method, url, f"more than {limit:,} bytes came"))
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, method: str, url: str, how: str) -> str:
+        return (f"{method} {self._redacted(url)}: the answer is larger than max_answer_mb = "
+                f"{self.max_answer_bytes / 2**20:.3g} ({how}), far more than a page of {PAGE_LIMIT} rows should hold; "
+                "lower page_size, or raise max_answer_mb ([sources.copernica] or SOURCES__COPERNICA__MAX_ANSWER_MB) "
+                "if the account really holds such values")
 
     def _interpret(
-        self, method: str, url: str, response: httpx.Response, write: bool, retry_unsafe: bool, raw: bool = False
+        self, method: str, url: str, response: httpx.Response, body: bytes, write: bool, retry_unsafe: bool,
+        raw: bool = False,
     ) -> ApiResponse:
         status = response.status_code
         if status in RETRY_STATUSES:
             retry_after = _parse_retry_after(response.headers.get("Retry-After"))
             raise _Retryable(f"HTTP {status}", retry_after)
-        body = response.content
         if raw and status < 300:
             if not _looks_complete(body):
                 raise _Retryable("truncated JSON body")
@@ -443,6 +483,13 @@ def _rejects_token(status: int, message: str) -> bool:
     """Copernica said the token (or the JWT made from it) is not valid: 400 "Invalid access token" or 401/403 (a
     2026 client maps 401/403 to auth errors; an expired JWT may well answer so)."""
     return status >= 400 and (status in (401, 403) or INVALID_TOKEN in message.lower())
+
+
+def _declared_size(response: httpx.Response) -> int:
+    try:
+        return int(response.headers.get("Content-Length", "0"))
+    except ValueError:
+        return 0
 
 
 def _answer_message(response: httpx.Response) -> str:

@@ -59,6 +59,10 @@ class UnexpectedAnswerError(CopernicaError):
     what was seen; `copernica check` shows how the account answers the open questions."""
 
 
+class AnswerTooLargeError(CopernicaError):
+    """An answer larger than `max_answer_mb`: not retried (it would come back as large), and nothing of it kept."""
+
+
 class FilterIgnoredError(UnexpectedAnswerError):
     """A list answered rows that its filter excludes: it does not support that filter (Copernica ignores such
     filters silently). Raised before any row of the read is handed on, so the caller can read another way."""

@@ -12,7 +12,13 @@ from dlt.common.configuration import with_config
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.typing import TSecretStrValue
 
-from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, CopernicaClient, RetryPolicy
+from copernica_source.client import (
+    DEFAULT_AUTH_URL,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_ANSWER_MB,
+    CopernicaClient,
+    RetryPolicy,
+)
 from copernica_source.errors import ConfigurationError
 from copernica_source.private_files import PRIVATE_FILE_MODE, private_dir
 
@@ -31,6 +37,7 @@ class ConnectionOverrides(TypedDict, total=False):
     max_concurrency: int | None
     request_timeout: float | None
     retry_max_seconds: float | None
+    max_answer_mb: float | None
 
 
 def client_from_config(**overrides: Unpack[ConnectionOverrides]) -> CopernicaClient:
@@ -53,6 +60,7 @@ def make_client(
     max_concurrency: int = 8,
     request_timeout: float = 60.0,
     retry_max_seconds: float = 300.0,
+    max_answer_mb: float = DEFAULT_MAX_ANSWER_MB,
 ) -> CopernicaClient:
     """The client every entry point (load, push-profiles, data-request) builds from the same settings.
 
@@ -62,6 +70,7 @@ def make_client(
     return CopernicaClient(
         access_token, base_url=base_url, api_version=api_version, auth_url=auth_url,
         max_concurrency=max_concurrency, timeout=float(request_timeout), retry=retry,
+        max_answer_bytes=int(float(max_answer_mb) * 2**20),
     )
 
 

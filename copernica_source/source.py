@@ -13,7 +13,7 @@ from dlt.extract.resource import DltResource
 from dlt.extract.source import DltSource
 
 from copernica_source.account import Account, Settings, parse_moment
-from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL
+from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_MB
 from copernica_source.engagement import engagement_resources
 from copernica_source.errors import ConfigurationError
 from copernica_source.profiles import Deletions, ProfileOptions, profile_resources
@@ -60,6 +60,7 @@ def copernica_source(
     max_deletion_share: float = 0.1,
     request_timeout: float = 60.0,
     retry_max_seconds: float = 300.0,
+    max_answer_mb: float = DEFAULT_MAX_ANSWER_MB,
 ) -> list[DltResource]:
     """Copernica emailings, statistics, destinations and engagement events, the account's structure, profiles
     and subprofiles: typed, incremental and merged on keys.
@@ -95,6 +96,8 @@ def copernica_source(
         request_timeout: seconds one attempt of a request may take.
         retry_max_seconds: bounds the retries of one request through 429/5xx/dropped connections (then the run
             fails and the next run resumes).
+        max_answer_mb: the largest answer read, in MB; a larger one fails the run with a message (a server must not
+            take the process's memory with it).
 
     Returns:
         The resources; `@dlt.source` makes the call return them as a `DltSource`.
@@ -128,7 +131,7 @@ def copernica_source(
         max_deletion_share=float(max_deletion_share),
     )
     client = make_client(access_token, base_url, api_version, auth_url, settings.max_concurrency,
-                         request_timeout, retry_max_seconds)
+                         request_timeout, retry_max_seconds, max_answer_mb)
     if client.api_version == 1:  # the v1 pages have no emailing, event or statistics lists (v2 added them)
         settings = replace(settings, page_size=min(settings.page_size, 100))  # "at most 100 objects" per call
     account = Account(client, settings)

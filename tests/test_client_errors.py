@@ -20,6 +20,7 @@ import pytest
 
 from copernica_source.client import CopernicaClient, RetryPolicy
 from copernica_source.errors import (
+    AnswerTooLargeError,
     AuthenticationError,
     ConfigurationError,
     ConnectionFailedError,
@@ -93,6 +94,8 @@ class Fake:
             answer = answer(request)
         if isinstance(answer, Exception):
             raise answer
+        if isinstance(answer, httpx.Response):  # a streamed answer, made by the test
+            return answer
         status, body, headers = answer
         return httpx.Response(status, content=body, headers=headers)
 
@@ -447,3 +450,48 @@ def test_copernica_time_reads_and_writes_copernicas_times() -> None:
     moment = datetime.strptime("2026-03-01 14:05:09", COPERNICA_TIME)
     assert (moment.year, moment.month, moment.day, moment.hour, moment.minute, moment.second) == (2026, 3, 1, 14, 5, 9)
     assert moment.strftime(COPERNICA_TIME) == "2026-03-01 14:05:09"
+
+
+# -- answers too large to hold ----------------------------------------------------------------------------------
+def _streamed(size: int, chunk: int = 64 * 1024, declare: bool = False) -> Callable[[httpx.Request], httpx.Response]:
+    """An answer of `size` bytes sent in chunks (as a chunked download comes), counting what was produced."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        def body() -> Any:
+            sent = 0
+            while sent < size:
+                part = min(chunk, size - sent)
+                produced.append(part)
+                sent += part
+                yield b" " * part
+
+        headers = {"content-type": "application/json", **({"content-length": str(size)} if declare else {})}
+        return httpx.Response(200, headers=headers, content=body())
+
+    produced: list[int] = []
+    answer.produced = produced  # type: ignore[attr-defined]
+    return answer
+
+
+@pytest.mark.parametrize("declare", [True, False])
+def test_an_answer_larger_than_max_answer_bytes_fails_at_once_without_being_held(declare: bool) -> None:
+    big = _streamed(50 * 2**20, declare=declare)
+    fake = Fake(big)
+    with client_for(fake, max_answer_bytes=2**20) as client, pytest.raises(AnswerTooLargeError) as info:
+        client.get_bytes("html/clicks")
+    message = str(info.value)
+    assert "larger than max_answer_mb = 1" in message and "SOURCES__COPERNICA__MAX_ANSWER_MB" in message
+    assert ("declares 52,428,800 bytes" if declare else "more than 1,048,576 bytes came") in message
+    assert len(fake.calls) == 1  # not retried: it would come back as large
+    read = sum(big.produced)  # type: ignore[attr-defined]
+    assert read <= (0 if declare else 2**20 + 64 * 1024)  # reading stopped at the bound, not after 50 MB
+    assert_no_secret(message, fake)
+
+
+def test_an_answer_within_max_answer_bytes_is_read_whole() -> None:
+    rows = [{"ID": i, "text": "x" * 100} for i in range(1000)]
+    body = orjson.dumps({"start": 0, "limit": 1000, "count": 1000, "data": rows})
+    fake = Fake(lambda request: httpx.Response(200, headers={"content-type": "application/json"},
+                                               content=iter([body[:5000], body[5000:]])))
+    with client_for(fake, max_answer_bytes=len(body)) as client:
+        assert client.get_bytes("html/clicks") == body

@@ -229,3 +229,24 @@ def test_invalid_pipeline_name_is_one_error_line(tmp_path: Path, name: str) -> N
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (f"error: invalid --pipeline-name {name!r}: it names the "
                                                        "pipeline's folder; use letters, digits, '_' and '-' only")
+
+
+def test_an_answer_over_max_answer_mb_fails_the_run_with_the_setting_named(
+        copernica_simulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from copernica_source.cli import main
+
+    sim = copernica_simulator_factory(events=5000, emailings=2, destinations_per_emailing=3, profiles=20)
+    for key, value in {"ACCESS_TOKEN": sim.access_token, "BASE_URL": sim.base_url, "AUTH_URL": sim.auth_url,
+                       "MAX_ANSWER_MB": "0.05"}.items():
+        monkeypatch.setenv(f"SOURCES__COPERNICA__{key}", value)
+    args = ["load", "--duckdb-file", str(tmp_path / "a.duckdb"), "--pipelines-dir", str(tmp_path / "p"),
+            "--resources", "html_clicks"]
+    assert main(args) == 1  # a page of 1000 clicks is larger than 50 KB
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: GET ") and "larger than max_answer_mb = 0.05" in err, err
+    assert sim.access_token not in err
+    monkeypatch.setenv("SOURCES__COPERNICA__MAX_ANSWER_MB", "100")
+    assert main(args) == 0  # nothing of the failed run was kept: the next run loads every click
+    con = duckdb.connect(str(tmp_path / "a.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM copernica_data.html_clicks").fetchone() == (5000,)

@@ -41,8 +41,13 @@ _NAMING = NamingConvention()
 
 @lru_cache(maxsize=4096)
 def column_name(key: str) -> str:
-    """The destination column name for an API key, as dlt's default snake_case naming makes it."""
-    return _NAMING.normalize_identifier(key)
+    """The destination column name for an API key, as dlt's default snake_case naming makes it (a key it makes
+    no name of, such as "", is refused)."""
+    try:
+        return _NAMING.normalize_identifier(key)
+    except ValueError:
+        raise UnexpectedAnswerError(f"key {key!r} gives no column name under dlt's naming; nothing was loaded and "
+                                    "no cursor moved") from None
 
 
 @dataclass(frozen=True)
@@ -341,8 +346,10 @@ def _ints(values: list[Any], name: str) -> pa.Array:
     bad = 0
     for v in values:
         try:
+            if isinstance(v, float) and not v.is_integer():
+                raise ValueError(v)  # int(1.5) would truncate
             out.append(None if v is None or v == "" else int(v))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             try:
                 number = float(v)
             except (TypeError, ValueError):
@@ -354,7 +361,8 @@ def _ints(values: list[Any], name: str) -> pa.Array:
                 bad += 1
     wide = next((v for v in out if v is not None and not INT64_MIN <= v <= INT64_MAX), None)
     if wide is not None:
-        raise UnexpectedAnswerError(f"column {name}: {wide} does not fit a 64-bit integer; nothing was loaded "
+        shown = f"{str(wide)[:24]}..." if len(str(wide)) > 24 else str(wide)
+        raise UnexpectedAnswerError(f"column {name}: {shown} does not fit a 64-bit integer; nothing was loaded "
                                     "and no cursor moved")
     if bad:
         log.warning("column %s: %d value(s) are not integers and were loaded as null", name, bad)

@@ -143,7 +143,10 @@ class RewritingProxy:
         except urllib.error.HTTPError as error:
             status, answer_headers, answer = error.code, dict(error.headers.items()), error.read()
         if handler.command == "GET" and status == 200:
-            answer = self._rewritten(handler.path, answer)
+            try:
+                answer = self._rewritten(handler.path, answer)
+            except Exception as exc:  # noqa: BLE001 - a broken rewrite fails the test at once, not by retries
+                status, answer = 400, json.dumps({"error": {"message": f"rewrite failed: {exc!r}"}}).encode()
         handler.send_response(status)
         for key, value in answer_headers.items():
             if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):

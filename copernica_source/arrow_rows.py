@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from dlt.common.normalizers.naming.snake_case import NamingConvention
 
+from copernica_source.errors import UnexpectedAnswerError
 from copernica_source.timefmt import COPERNICA_TIME
 
 log = logging.getLogger("copernica_source")
@@ -41,8 +42,13 @@ _NAMING = NamingConvention()
 
 @lru_cache(maxsize=4096)
 def column_name(key: str) -> str:
-    """The destination column name for an API key, as dlt's default snake_case naming makes it."""
-    return _NAMING.normalize_identifier(key)
+    """The destination column name for an API key, as dlt's default snake_case naming makes it (a key it makes
+    no name of, such as "", is refused)."""
+    try:
+        return _NAMING.normalize_identifier(key)
+    except ValueError:
+        raise UnexpectedAnswerError(f"key {key!r} gives no column name under dlt's naming; nothing was loaded and "
+                                    "no cursor moved") from None
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,7 @@ def _type_columns(
 ) -> pa.Table:
     """The declared columns in order, then every undeclared key as text; from Arrow columns where the page
     converted cleanly, else from the Python rows."""
+    check_keys(present, schema)
     by_name = {name: key for key, name in present.items()}
     arrays: list[pa.Array] = []
     fields: list[pa.Field] = []
@@ -184,6 +191,31 @@ def _type_columns(
         arrays.append(_typed(values, Column(name, "str"), timezone))  # objects become JSON text, text stays as is
         fields.append(pa.field(name, pa.string()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def check_keys(present: dict[str, str], schema: Schema) -> None:
+    """Keys that become one column name under dlt's naming (`ID`/`id`/`Id`, `smtp-response`/`smtp_response`, a
+    key shaped like a flattened column) would have one silently win, and a key named like dlt's own columns
+    (`_dlt_id`, `_dlt_load_id`) would overwrite them: both are refused (Copernica's keys never start with an
+    underscore; renaming would invent a column nobody can find in Copernica's pages)."""
+    if len(set(present.values())) == len(present) and not any(n.startswith("_dlt") for n in present.values()):
+        flattened = {c.name for c in schema.columns if c.path}
+        if not flattened.intersection(present.values()):
+            return
+    by_name: dict[str, list[str]] = {}
+    for key, name in present.items():
+        by_name.setdefault(name, []).append(key)
+    for name, keys in by_name.items():
+        if name.startswith("_dlt"):
+            raise UnexpectedAnswerError(
+                f"key {keys[0]!r} is named like dlt's own column {name!r} and would overwrite it; "
+                "nothing was loaded and no cursor moved")
+        if len(keys) > 1 or any(c.path and c.name == name for c in schema.columns):
+            listed = ", ".join(repr(k) for k in keys)
+            raise UnexpectedAnswerError(
+                f"keys {listed} all become column {name!r} under dlt's naming"
+                + (" (the flattened nested value of that name)" if len(keys) == 1 else "")
+                + "; one would silently win, so nothing was loaded and no cursor moved")
 
 
 def _nested(raw: pa.Table | None, rows: Sequence[dict[str, Any]] | None, path: tuple[str, ...]) -> Any:
@@ -234,6 +266,8 @@ def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
         try:
             text = pa.array(values, pa.string())
         except (pa.ArrowTypeError, pa.ArrowInvalid):
+            if kind != "str":
+                _refuse(values, col)
             text = pa.array([_as_text(v) for v in values], pa.string())
         return _typed_text(text, col, timezone)
     if kind == "json":
@@ -242,8 +276,9 @@ def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
         return _ints(values, col.name)
     if kind == "float":
         try:
-            return pa.array(values, pa.float64())
-        except (pa.ArrowTypeError, pa.ArrowInvalid):
+            return _cast_numbers(values, pa.float64())
+        except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+            _refuse(values, col)
             floats = [_as_float(v) for v in values]
             bad = sum(1 for v, f in zip(values, floats, strict=True) if f is None and v not in (None, ""))
             if bad:
@@ -253,6 +288,7 @@ def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
         try:
             return pa.array(values, pa.bool_())
         except (pa.ArrowTypeError, pa.ArrowInvalid):
+            _refuse(values, col)
             return pa.array([_as_bool(v) for v in values], pa.bool_())
     raise ValueError(f"unknown column kind {kind!r}")
 
@@ -298,20 +334,23 @@ def _assume_local(naive: pa.Array, timezone: str) -> pa.Array:
 
 def _ints(values: list[Any], name: str) -> pa.Array:
     try:
-        return pa.array(values, pa.int64())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return _cast_numbers(values, pa.int64())  # a safe cast: 3.0 -> 3, while 1.5 is refused (never truncated)
+    except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
         pass
     try:
         text = pa.array(values, pa.string())
         return pc.cast(pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text), pa.int64())
     except (pa.ArrowTypeError, pa.ArrowInvalid):
         pass
+    _refuse(values, Column(name, "int"))
     out: list[int | None] = []
     bad = 0
     for v in values:
         try:
+            if isinstance(v, float) and not v.is_integer():
+                raise ValueError(v)  # int(1.5) would truncate
             out.append(None if v is None or v == "" else int(v))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             try:
                 number = float(v)
             except (TypeError, ValueError):
@@ -321,9 +360,39 @@ def _ints(values: list[Any], name: str) -> pa.Array:
             else:  # "x3", "1.9": not an integer; never guess
                 out.append(None)
                 bad += 1
+    wide = next((v for v in out if v is not None and not INT64_MIN <= v <= INT64_MAX), None)
+    if wide is not None:
+        shown = f"{str(wide)[:24]}..." if len(str(wide)) > 24 else str(wide)
+        raise UnexpectedAnswerError(f"column {name}: {shown} does not fit a 64-bit integer; nothing was loaded "
+                                    "and no cursor moved")
     if bad:
         log.warning("column %s: %d value(s) are not integers and were loaded as null", name, bad)
     return pa.array(out, pa.int64())
+
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+def _cast_numbers(values: list[Any], to: pa.DataType) -> pa.Array:
+    """Numbers (JSON ints and floats, nulls) to `to` by a safe cast; raises for anything else (text, booleans:
+    pyarrow would take True as 1)."""
+    inferred = pa.array(values)
+    if not (pa.types.is_integer(inferred.type) or pa.types.is_floating(inferred.type)
+            or pa.types.is_null(inferred.type)):
+        raise pa.ArrowInvalid(f"not numbers: {inferred.type}")
+    return pc.cast(inferred, to)
+
+
+def _refuse(values: Iterable[Any], col: Column) -> None:
+    """A JSON object or array where a number, time or truth value is declared (or a boolean where a number is) is
+    no value of that type written oddly, as "12" or "" are: the answer is broken, so the run stops."""
+    numeric = col.kind in ("int", "float")
+    for v in values:
+        if isinstance(v, (dict, list)) or (numeric and isinstance(v, bool)):
+            kind = "a boolean" if isinstance(v, bool) else "an object" if isinstance(v, dict) else "an array"
+            raise UnexpectedAnswerError(
+                f"column {col.name}: {kind} where {'an' if col.kind == 'int' else 'a'} {col.kind} value is declared; "
+                "nothing was loaded and no cursor moved")
 
 
 def _as_text(v: Any) -> str | None:

@@ -32,7 +32,7 @@ import pyarrow.json as pa_json
 
 from copernica_source.arrow_rows import Schema, rows_to_arrow, struct_to_arrow
 from copernica_source.client import CopernicaClient
-from copernica_source.errors import FilterIgnoredError, NotFoundError, UnexpectedAnswerError
+from copernica_source.errors import CopernicaError, FilterIgnoredError, NotFoundError, UnexpectedAnswerError
 from copernica_source.probes import rows_of
 from copernica_source.timefmt import COPERNICA_TIME
 
@@ -58,6 +58,7 @@ class Task:
     start: int = 0
     meta: Any = None
     priority: bool = False
+    more: tuple[int, int] | None = None  # (page size, end offset): the range's pages still to plan after this one
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,23 @@ class Reader:
         return run(self, plan, "raw")
 
     def fetch(self, task: Task, via: Via = "rows") -> Page:
+        """One task's answer, checked for the shape of a list (or object) answer and typed; an answer that is
+        not fails the run with the path and page named, before any cursor moves."""
+        try:
+            return self._fetch(task, via)
+        except UnexpectedAnswerError as exc:
+            if str(exc).startswith(task.path):
+                raise
+            raise type(exc)(f"{where(task)}: {exc}") from exc
+        except CopernicaError:
+            raise
+        except (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError, AttributeError) as exc:
+            raise UnexpectedAnswerError(
+                f"{where(task)}: an answer that cannot be typed ({type(exc).__name__}: {_one_line(exc)}); "
+                f"{NOTHING_MOVED}"
+            ) from exc
+
+    def _fetch(self, task: Task, via: Via) -> Page:
         params = list(task.params)
         if task.kind == "object":
             try:
@@ -187,40 +205,165 @@ class Reader:
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
             parsed = None
-        if parsed is None or "data" not in parsed.column_names or parsed.num_rows != 1:
+        if parsed is None or not _plain_envelope(parsed):  # anything unusual is read (and checked) by Python
             raw = _loads_or_refetch(self.client, task, params, body)
             return self._page(task, raw, "rows"), _echo(raw, "start")
-        echo = {k: _int_or_none(parsed.column(k)[0].as_py()) if k in parsed.column_names else None
-                for k in ("total", "limit", "start")}
+        echo = {k: _envelope_int(task, k, parsed.column(k)[0].as_py()) if k in parsed.column_names else None
+                for k in ENVELOPE_INTS}
         data = parsed.column("data")[0].values
         if data is None or len(data) == 0:
             return Page(task, None, 0, echo["total"], None, limit=echo["limit"]), echo["start"]
         assert self.schema is not None  # read() checked
-        table = struct_to_arrow(data, self.schema, self.timezone) if pa.types.is_struct(data.type) else None
+        table = struct_to_arrow(data, self.schema, self.timezone) if data.null_count == 0 else None
         if table is None:
             raw = _loads_or_refetch(self.client, task, params, body)
             return self._page(task, raw, "rows"), _echo(raw, "start")
         last = data[len(data) - 1].as_py()
+        check_ids(table)
         return Page(task, table, len(data), echo["total"], {k: last[k] for k in last if k.lower() == "id"},
                     limit=echo["limit"]), echo["start"]
 
     def _page(self, task: Task, raw: Any, via: Via) -> Page:
         if task.kind == "object":
-            rows = [raw] if isinstance(raw, dict) and raw else []
-            total = None
-        elif isinstance(raw, list):  # bare arrays (profileids and friends)
-            rows, total = raw, len(raw)
+            if not isinstance(raw, dict):
+                raise UnexpectedAnswerError(f"{where(task)}: answered {_kind(raw)} where an object was expected; "
+                                            f"{NOTHING_MOVED}")
+            rows, total = ([raw] if raw else []), None
         else:
-            rows = (raw or {}).get("data") or []
-            total = _int_or_none((raw or {}).get("total"))
+            rows, total = list_answer(task, raw, objects=via != "raw")
         table = None
-        if via != "raw" and rows and isinstance(rows[0], dict):
+        if via != "raw" and rows:
             if self.schema is None:
                 raise ValueError("a reader without a schema reads pages, not typed tables")
             derived = self.derive(task, rows) if self.derive is not None else None
             table = rows_to_arrow(rows, self.schema, self.timezone, derived)
+            check_ids(table)
         return Page(task, table, len(rows), total, rows[-1] if rows and isinstance(rows[-1], dict) else None, raw,
                     limit=_echo(raw, "limit"))
+
+
+NOTHING_MOVED = "nothing was loaded and no cursor moved"
+ENVELOPE_INTS = ("total", "limit", "start", "count")
+MAX_ID = 2**62
+"""IDs are Copernica's auto-increment counters; one at or above 2^62 (where the source's "never" probes sit,
+`fields[]=id>2^62`) is no ID Copernica hands out, and a cursor there could never move on."""
+
+
+def where(task: Task) -> str:
+    """The path and page of a task, for error messages."""
+    return task.path if task.kind == "object" else f"{task.path} (page start={task.start})"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for error messages (never the whole value: answers can be big)."""
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if value is None:
+        return "null"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'...' if len(text) > 40 else ''}"
+
+
+def _envelope_int(task: Task, key: str, value: Any) -> int | None:
+    """A paging value of the envelope (`total`, `start`, `limit`, `count`): absent/null, or a whole number >= 0.
+    Anything else means the page cannot be placed in its list, so nothing of it is trusted."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise UnexpectedAnswerError(f"{where(task)}: `{key}` is {_kind(value)}, not a whole number >= 0; {NOTHING_MOVED}")
+
+
+def list_answer(task: Task, raw: Any, objects: bool = True) -> tuple[list[Any], int | None]:
+    """The rows and `total` of a list answer, checked: a bare array, or an object whose `data` is an array and
+    whose paging values are whole numbers. With `objects`, every row must be an object: a row of another kind
+    would be dropped unseen while the cursor moves past it. Empty `data` is the normal end of a list."""
+    if isinstance(raw, list):  # bare arrays (profileids and friends)
+        rows: list[Any] = raw
+        total: int | None = len(raw)
+    elif isinstance(raw, dict):
+        data = raw.get("data")
+        if not isinstance(data, list):
+            raise UnexpectedAnswerError(
+                f"{where(task)}: a list answer whose `data` is {_kind(data)}, not an array; {NOTHING_MOVED}")
+        rows = data
+        echo = {key: _envelope_int(task, key, raw.get(key)) for key in ENVELOPE_INTS}
+        total = echo["total"]
+    else:
+        raise UnexpectedAnswerError(f"{where(task)}: answered {_kind(raw)} where a list was expected; {NOTHING_MOVED}")
+    if objects:
+        wrong = next((row for row in rows if not isinstance(row, dict)), _NONE)
+        if wrong is not _NONE:
+            count = sum(1 for row in rows if not isinstance(row, dict))
+            raise UnexpectedAnswerError(
+                f"{where(task)}: {count} of {len(rows)} rows are not objects (e.g. {_kind(wrong)}); {NOTHING_MOVED}")
+    return rows, total
+
+
+_NONE = object()
+
+
+def id_list(task: Task, raw: Any) -> list[int]:
+    """A bare array of IDs (`profileids`, `subprofileids`; Copernica may write them as text): each a whole number
+    in `[0, MAX_ID)`, or the answer is refused (an ID list decides what is deleted)."""
+    rows, _ = list_answer(task, raw, objects=False)
+    ids: list[int] = []
+    for item in rows:
+        value: int | None = None
+        if isinstance(item, int) and not isinstance(item, bool):
+            value = item
+        elif isinstance(item, str) and item.isascii() and item.isdigit():
+            value = int(item)
+        if value is None or not 0 <= value < MAX_ID:
+            raise UnexpectedAnswerError(f"{where(task)}: {_kind(item)} in a list of IDs; {NOTHING_MOVED}")
+        ids.append(value)
+    return ids
+
+
+def entity_id(row: dict[str, Any], task: Task) -> int:
+    """The `ID` of a row read by Python (a database, a collection): a whole number, or the answer is refused."""
+    item = _key(row, "ID")
+    if item is None:
+        raise UnexpectedAnswerError(f"{where(task)}: a row without an ID; {NOTHING_MOVED}")
+    return id_list(task, [item])[0]
+
+
+def check_ids(table: pa.Table | None) -> None:
+    """The `id` column is the merge key and (events) the cursor: a row without one cannot be merged, and an ID
+    outside `[0, MAX_ID)` is no Copernica ID (a cursor there would stop loading for good)."""
+    if table is None or "id" not in table.column_names or table.num_rows == 0:
+        return
+    ids = table.column("id")
+    if not pa.types.is_integer(ids.type):
+        return
+    missing = ids.null_count
+    if missing:
+        raise UnexpectedAnswerError(f"{missing} of {table.num_rows} rows have no readable ID; {NOTHING_MOVED}")
+    low, high = (v.as_py() for v in pc.min_max(ids).values())
+    if low < 0 or high >= MAX_ID:
+        bad = low if low < 0 else high
+        raise UnexpectedAnswerError(f"ID {bad} is outside what Copernica hands out (0 to 2^62); {NOTHING_MOVED}")
+
+
+def _plain_envelope(parsed: pa.Table) -> bool:
+    """Whether pyarrow's parse is the usual envelope: one object, `data` an array of objects (or empty), and the
+    paging values whole numbers (or null): what the hot path reads without looking further."""
+    if "data" not in parsed.column_names or parsed.num_rows != 1:
+        return False
+    data_type = parsed.schema.field("data").type
+    if not pa.types.is_list(data_type) or not (pa.types.is_struct(data_type.value_type)
+                                                or pa.types.is_null(data_type.value_type)):
+        return False
+    return all(pa.types.is_integer(parsed.schema.field(k).type) or pa.types.is_null(parsed.schema.field(k).type)
+               for k in ENVELOPE_INTS if k in parsed.column_names)
 
 
 def _int_or_none(value: Any) -> int | None:
@@ -317,13 +460,49 @@ def served_page_size(page: Page, asked: int) -> int:
 
 
 def offset_followups(page: Page, page_size: int, max_pages: int) -> list[Task]:
-    """After the first page of a range: the remaining pages by offset, up to `max_pages` pages deep."""
+    """After the first page of a range: the remaining pages by offset, up to `max_pages` pages deep, planned
+    `PLAN_AHEAD` at a time (`more_pages`), so a huge or false `total` costs no memory. A short first page is the
+    whole range, whatever `total` says; a total that would take more than `MAX_PAGES` pages is refused."""
     task = page.task
     if page.total is None:  # the server ignored total=true: walk page by page
         return walk_on(page, page_size)
     size = served_page_size(page, page_size)
+    if page.count < size:
+        return []
     pages = min(math.ceil(page.total / size), max_pages)
-    return [replace(task, kind="page", start=i * size, priority=False) for i in range(1, pages)]
+    if pages > MAX_PAGES:
+        raise UnexpectedAnswerError(
+            f"{where(task)}: total={page.total:,} would take {pages:,} pages of {size:,} rows, more than any list "
+            f"is read in ({MAX_PAGES:,} pages); a total this large is not believable; {NOTHING_MOVED}"
+        )
+    return offset_pages(task, size, 1, pages * size)
+
+
+MAX_PAGES = 1_000_000
+"""Pages one range may take (a billion rows at 1,000 a page): a `total` beyond it is refused, not planned."""
+PLAN_AHEAD = 100
+"""Pages of one range planned at a time: enough to keep `max_concurrency` busy, few enough to cost no memory."""
+
+
+def offset_pages(task: Task, size: int, first: int, end: int) -> list[Task]:
+    """Pages `first`, `first + 1`... of `size` rows below offset `end`, at most `PLAN_AHEAD` of them; the first
+    carries the rest of the range (`more`), planned when it completes (`more_pages`)."""
+    starts = range(first * size, end, size)
+    tasks = [replace(task, kind="page", start=start, priority=False, more=None) for start in starts[:PLAN_AHEAD]]
+    if tasks and len(starts) > PLAN_AHEAD:
+        tasks[0] = replace(tasks[0], more=(size, end))
+    return tasks
+
+
+def more_pages(page: Page) -> list[Task]:
+    """The next `PLAN_AHEAD` pages of a range, once the page carrying them is back full (a short one is the end:
+    a `total` that overstated the list plans nothing more)."""
+    if page.task.more is None:
+        return []
+    size, end = page.task.more
+    if page.count < size:
+        return []
+    return offset_pages(page.task, size, page.task.start // size + PLAN_AHEAD, end)
 
 
 def walk_on(page: Page, page_size: int) -> list[Task]:
@@ -382,17 +561,18 @@ def windows_plan(
         if task.kind == "walk":
             return Next(walk_on(page, reader.page_size))
         if task.kind != "first":
-            return Next()
+            return Next(more_pages(page))
         begin, end = task.meta
         size = served_page_size(page, reader.page_size)
-        too_deep = page.total is not None and page.total > reader.max_offset_pages * size
+        # a short first page is the whole window, whatever its total says
+        too_deep = page.total is not None and page.total > reader.max_offset_pages * size and page.count >= size
         span_end = end if end is not None else max(now(), begin)
         middle = begin + ((span_end - begin) // 2 // resolution) * resolution
         if too_deep and begin < middle < span_end:  # re-read by the two halves (overlap is merged away)
             halves = [replace(task_for(begin, middle), priority=True), replace(task_for(middle, end), priority=True)]
             return Next(halves, keep=False)
         # a window that cannot be split further is read to its end, however deep
-        return Next(offset_followups(page, reader.page_size, 10**9 if too_deep else reader.max_offset_pages))
+        return Next(offset_followups(page, reader.page_size, MAX_PAGES + 1 if too_deep else reader.max_offset_pages))
 
     return Plan((task_for(b, e) for b, e in windows), handle)
 
@@ -435,7 +615,7 @@ def keyset_plan(
             return Next(walk_on(page, reader.page_size))
         if task.kind == "first":
             size = served_page_size(page, reader.page_size)
-            if page.total is None or math.ceil(page.total / size) <= cap:
+            if page.total is None or page.count < size or math.ceil(page.total / size) <= cap:
                 return Next(offset_followups(page, reader.page_size, cap))
             last = replace(task, kind="range_end", start=(cap - 1) * size, priority=True)
             return Next([last] + offset_followups(page, reader.page_size, cap - 1))
@@ -457,7 +637,8 @@ def lists_plan(
     def handle(page: Page) -> Next:
         if page.task.kind == "walk":
             return Next(walk_on(page, reader.page_size))
-        return Next(offset_followups(page, reader.page_size, 10**9) if page.task.kind == "first" else [])
+        return Next(offset_followups(page, reader.page_size, MAX_PAGES + 1) if page.task.kind == "first"
+                    else more_pages(page))
 
     return Plan(seeds, handle)
 

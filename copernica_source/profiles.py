@@ -51,13 +51,15 @@ from copernica_source.engine import (
     Plan,
     Reader,
     Task,
+    entity_id,
+    id_list,
     id_ranges_plan,
+    list_answer,
     lists_plan,
     objects_plan,
     split_ids,
 )
-from copernica_source.errors import ConfigurationError
-from copernica_source.probes import rows_of, total_of
+from copernica_source.errors import ConfigurationError, UnexpectedAnswerError
 from copernica_source.tables import FIELD_KINDS, PROFILES, SUBPROFILES, TableSpec
 from copernica_source.timefmt import COPERNICA_TIME
 
@@ -142,30 +144,50 @@ def _warn_unknown(setting: str, wanted: tuple[int, ...] | None, existing: set[in
 def owners(account: Account, options: ProfileOptions, template: TableSpec) -> list[Owner]:
     """The databases (template PROFILES) or collections (SUBPROFILES) to read, with their typed tables."""
     every_database = [row for _, row in account.list_rows([("databases", None)])]
-    _warn_unknown("database_ids", options.database_ids, {int(r["ID"]) for r in every_database})
+    _warn_unknown("database_ids", options.database_ids, {_id(r, "databases") for r in every_database})
     databases = [row for row in every_database
-                 if options.database_ids is None or int(row["ID"]) in options.database_ids]
-    db_names = _unique_names({int(d["ID"]): column_name(str(d["name"])) for d in databases})
+                 if options.database_ids is None or _id(row, "databases") in options.database_ids]
+    db_names = _unique_names({_id(d, "databases"): column_name(_name(d, "databases")) for d in databases})
     if template is PROFILES:
         ids = list(db_names)
         fields = _grouped(account.list_rows([(f"database/{i}/fields", i) for i in ids]))
         interests = _grouped(account.list_rows([(f"database/{i}/interests", i) for i in ids]))
         out = []
         for db in ids:
-            interest_names = [str(r["name"]) for r in interests.get(db, [])]
+            interest_names = [_name(r, f"database/{db}/interests") for r in interests.get(db, [])]
             interest_cols = tuple((f"interests__{column_name(n)}", n) for n in interest_names)
             schema = _schema(PROFILES, fields.get(db, []), [c for c, _ in interest_cols])
             out.append(Owner(db, _table(PROFILES, db, f"profiles_{db_names[db]}", schema), f"database/{db}/profileids",
                              interest_cols, _shadowed(fields.get(db, []))))
         return out
     every_collection = account.list_rows([(f"database/{i}/collections", i) for i in db_names])
-    _warn_unknown("collection_ids", options.collection_ids, {int(r["ID"]) for _, r in every_collection})
-    collections = [(meta, row) for meta, row in every_collection
-                   if options.collection_ids is None or int(row["ID"]) in options.collection_ids]
-    names = _unique_names({int(c["ID"]): f"{db_names[db]}_{column_name(str(c['name']))}" for db, c in collections})
+    _warn_unknown("collection_ids", options.collection_ids,
+                  {_id(r, f"database/{db}/collections") for db, r in every_collection})
+    collections = [(meta, row) for meta, row in every_collection if options.collection_ids is None
+                   or _id(row, f"database/{meta}/collections") in options.collection_ids]
+    names = _unique_names({_id(c, f"database/{db}/collections"):
+                           f"{db_names[db]}_{column_name(_name(c, 'collections'))}" for db, c in collections})
     fields = _grouped(account.list_rows([(f"collection/{c}/fields", c) for c in names]))
     return [Owner(c, _table(SUBPROFILES, c, f"subprofiles_{names[c]}", _schema(SUBPROFILES, fields.get(c, []), [])),
                   f"collection/{c}/subprofileids", shadowed=_shadowed(fields.get(c, []))) for c in names]
+
+
+def _id(row: dict[str, Any], path: str) -> int:
+    """An owner's ID, checked: table names and every later path are made from it."""
+    return entity_id(row, Task(path, (), kind="first"))
+
+
+def _name(row: dict[str, Any], path: str) -> str:
+    """An owner's, field's or interest's `name`: text, or the answer is refused (it names a table or column)."""
+    name = row.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise UnexpectedAnswerError(f"{path}: a row whose name is {_describe(name)}, not text; nothing was loaded "
+                                    "and no cursor moved")
+    return name
+
+
+def _describe(value: Any) -> str:
+    return "missing" if value is None else type(value).__name__
 
 
 def _table(template: TableSpec, owner_id: int, name: str, schema: Schema) -> TableSpec:
@@ -183,7 +205,7 @@ def _schema(template: TableSpec, field_rows: list[dict[str, Any]], interest_colu
     taken = {c.name for c in base} | set(interest_columns) | {"deleted"}
     columns = list(base)
     for f in field_rows:
-        name = str(f["name"])
+        name = _name(f, "fields")
         col = column_name(name)
         if col in taken:  # a field called like a system column keeps dlt's flattened name
             col = f"fields__{col}"
@@ -247,9 +269,10 @@ def _read_owner(
     cursor = previous.get("cursor") if by_modified else None
     changed = [] if cursor is None else [("fields[]", f"modified>={_minus(cursor, options.overlap_seconds)}")]
     probe = client.get(owner.list_path, changed + [("orderby", "modified"), ("order", "desc"), ("limit", 1),
-                                                    ("total", "true")]) or {}
-    total = total_of(probe)  # None: the server sent no total, so how much changed is unknown (read, never skip)
-    newest = (rows_of(probe) or [{}])[0].get("modified")
+                                                    ("total", "true")])
+    # total None: the server sent no total, so how much changed is unknown (read, never skip)
+    rows, total = list_answer(Task(owner.list_path, (), kind="first"), probe)
+    newest = _moment(rows[0].get("modified"), owner) if rows else None
     live: list[int] = []
     every = after = None  # the whole list's total before and after its IDs are read
     listed_all = walked = False  # the ID list is provably complete / was walked to its end without repeats
@@ -328,9 +351,23 @@ def _plans(
         yield id_ranges_plan(reader, owner.list_path, [("fields[]", f"modified>={newest}"), *by_id], [(0, None)])
 
 
+def _moment(value: Any, owner: Owner) -> str | None:
+    """The newest `modified` of a probe: it becomes the next run's cursor, so only a real time is kept (a broken
+    one would stop every later run)."""
+    if value is None or value == "":
+        return None
+    try:
+        datetime.strptime(str(value)[:19], COPERNICA_TIME)
+    except ValueError:
+        raise UnexpectedAnswerError(f"{owner.list_path}: `modified` is {str(value)[:40]!r}, not a time; nothing "
+                                    "was loaded and no cursor moved") from None
+    return str(value)
+
+
 def _whole_total(client: Any, owner: Owner) -> int | None:
     """How many (sub)profiles the owner's list holds, unfiltered; None when Copernica sends no total."""
-    return total_of(client.get(owner.list_path, [("limit", 1), ("total", "true")]))
+    return list_answer(Task(owner.list_path, (), kind="first"), client.get(owner.list_path, [("limit", 1),
+                                                                                                ("total", "true")]))[1]
 
 
 def _live_ids(client: Any, path: str, page_size: int) -> tuple[list[int], bool]:
@@ -342,7 +379,7 @@ def _live_ids(client: Any, path: str, page_size: int) -> tuple[list[int], bool]:
     seen: set[int] = set()
     start = 0
     while True:
-        page = [int(i) for i in rows_of(client.get(path, [("start", start), ("limit", page_size)]))]
+        page = id_list(Task(path, (), start=start), client.get(path, [("start", start), ("limit", page_size)]))
         fresh = [i for i in page if i not in seen]
         ids += fresh
         seen.update(fresh)

@@ -5,6 +5,14 @@ Plain functions and constants the tests import (`from tests.helpers import ...`)
 
 from __future__ import annotations
 
+import json
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -67,3 +75,101 @@ def duckdb_types(path: str, table: str) -> dict[str, str]:
         }
     finally:
         con.close()
+
+
+# -- a rewriting proxy: hostile or broken answers over real HTTP -----------------------------------------------
+
+Rewrite = Callable[[str, dict[str, list[str]], Any], Any]
+"""(path without the /vN/ prefix, query, parsed answer) -> the answer to send instead: an object to serialise
+(NaN and Infinity allowed), raw `bytes`, or `UNCHANGED`."""
+UNCHANGED: Any = object()
+
+
+class RewritingProxy:
+    """A loopback HTTP server in front of a simulator that forwards every request and lets `rewrite` replace the
+    JSON answer of chosen GETs: the source meets a hostile answer through its real client, and the simulator
+    itself stays the truth the next run is compared with. `rewritten` counts the answers replaced."""
+
+    def __init__(self, sim: Any, rewrite: Rewrite) -> None:
+        self.sim = sim
+        self.rewrite = rewrite
+        self.rewritten = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:  # quiet
+                pass
+
+            def do_GET(self) -> None:
+                proxy._forward(self)
+
+            do_POST = do_GET
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    @property
+    def auth_url(self) -> str:
+        return f"{self.base_url}/authenticate"
+
+    @property
+    def access_token(self) -> str:
+        return str(self.sim.access_token)
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> RewritingProxy:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _forward(self, handler: BaseHTTPRequestHandler) -> None:
+        length = int(handler.headers.get("Content-Length") or 0)
+        body = handler.rfile.read(length) if length else None
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "accept-encoding")}
+        request = urllib.request.Request(self.sim.base_url + handler.path, data=body, headers=headers,
+                                         method=handler.command)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                status, answer_headers, answer = response.status, dict(response.headers.items()), response.read()
+        except urllib.error.HTTPError as error:
+            status, answer_headers, answer = error.code, dict(error.headers.items()), error.read()
+        if handler.command == "GET" and status == 200:
+            try:
+                answer = self._rewritten(handler.path, answer)
+            except Exception as exc:  # noqa: BLE001 - a broken rewrite fails the test at once, not by retries
+                status, answer = 400, json.dumps({"error": {"message": f"rewrite failed: {exc!r}"}}).encode()
+        handler.send_response(status)
+        for key, value in answer_headers.items():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection", "date", "server"):
+                handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(answer)))
+        handler.end_headers()
+        handler.wfile.write(answer)
+
+    def _rewritten(self, url: str, answer: bytes) -> bytes:
+        parts = urllib.parse.urlsplit(url)
+        path = re.sub(r"^/v\d+/", "", parts.path).lstrip("/")
+        try:
+            parsed = json.loads(answer)
+        except ValueError:
+            return answer
+        new = self.rewrite(path, urllib.parse.parse_qs(parts.query), parsed)
+        if new is UNCHANGED:
+            return answer
+        with self._lock:
+            self.rewritten += 1
+        return new if isinstance(new, bytes) else json.dumps(new).encode()
+
+
+def proxied(sim: Any, rewrite: Rewrite) -> RewritingProxy:
+    """A proxy in front of `sim` rewriting answers with `rewrite`; stop it (or use it as a context manager)."""
+    return RewritingProxy(sim, rewrite)

@@ -28,6 +28,7 @@ from copernica_source.errors import (
     InvalidMethodError,
     NotFoundError,
     TransientError,
+    UnexpectedAnswerError,
 )
 
 log = logging.getLogger("copernica_source")
@@ -425,6 +426,10 @@ class CopernicaClient:
             raise _Retryable(f"HTTP {status}", retry_after)
         if raw and status < 300:
             if not _looks_complete(body):
+                if not cut_short(body):  # whole, yet not JSON where it ends (a stray byte): asking again gives the same
+                    raise UnexpectedAnswerError(
+                        f"{method} {self._redacted(url)} answered a body that is not valid JSON "
+                        f"({_json_problem(body)}); nothing of it was loaded")
                 raise _Retryable("truncated JSON body")
             return ApiResponse(status, response.headers, body)
         data: Any = None
@@ -439,7 +444,11 @@ class CopernicaClient:
                     if write and not retry_unsafe:
                         raise TransientError(
                             f"{method} {self._redacted(url)}: truncated answer; outcome unknown") from None
-                    raise _Retryable("truncated or malformed JSON body") from None
+                    if not cut_short(body):  # whole, yet not JSON (NaN, a stray byte): asking again gives the same
+                        raise UnexpectedAnswerError(
+                            f"{method} {self._redacted(url)} answered a body that is not valid JSON "
+                            f"({_json_problem(body)}); nothing of it was loaded") from None
+                    raise _Retryable("truncated JSON body") from None
                 data = body.decode("utf-8", "replace")
         if 300 <= status < 400 and not write:
             # a GET answered "moved" (documented for entities that moved): not data, and never followed blindly
@@ -512,6 +521,24 @@ def _looks_complete(body: bytes) -> bool:
     """A cheap check that a JSON document was not cut off: it ends where it should (the full parse comes later)."""
     text = body.strip()
     return bool(text) and text[:1] + text[-1:] in (b"{}", b"[]", b'""')
+
+
+def cut_short(body: bytes) -> bool:
+    """Whether a body that is not JSON was cut off (the parse ran out of data: fetch it again) rather than being
+    malformed where it stands (NaN, a stray byte: the same answer would come again)."""
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return exc.pos >= len(body.rstrip())
+    return False
+
+
+def _json_problem(body: bytes) -> str:
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return str(exc)[:200]
+    return "unknown"
 
 
 def _loads(body: bytes) -> Any:

@@ -186,12 +186,24 @@ def _windowed(account: Account, product: str, spec: TableSpec, parent: DltResour
         bounds = (param_bounds("from", "to", "%Y-%m-%d", resolution) if dates_only
                   else param_bounds("begintime", "endtime"))
         reader = account.reader(spec.schema)
-        yield from reader.read(windows_plan(
+        yield from _with_cursor_values(reader.read(windows_plan(
             reader, spec.path.format(p=prefix), [], _windows(begin, end, s.max_window_days, s.now_local()),
             bounds, resolution=resolution, now=s.now_local,
-        ))
+        )), spec.path.format(p=prefix), f"{product}_{spec.name}", spec.cursor_column)
 
     return dlt.resource(windowed, **_hints(product, spec))
+
+
+def _with_cursor_values(tables: Iterator[pa.Table], path: str, table: str, column: str) -> Iterator[pa.Table]:
+    """A row without a readable cursor value (a time Copernica sent as a boolean, or out of range) stops the run
+    in our words, naming the table, before dlt's incremental would stop it in its own."""
+    for batch in tables:
+        missing = batch.column(column).null_count if column in batch.column_names else batch.num_rows
+        if missing:
+            raise UnexpectedAnswerError(
+                f"{path}: {missing} row(s) have no readable {column}, the column table {table}'s cursor follows; "
+                "nothing was loaded and no cursor moved")
+        yield batch
 
 
 def earliest_emailing(account: Account, product: str) -> datetime | None:
@@ -233,10 +245,10 @@ def _emailings(account: Account, product: str, spec: TableSpec, parent: DltResou
         begin = s.local(sent.start_value) if sent.start_value is not None else datetime(2000, 1, 1)
         end = s.local(sent.end_value) if sent.end_value is not None else None
         reader = account.reader(spec.schema)
-        yield from reader.read(windows_plan(
+        yield from _with_cursor_values(reader.read(windows_plan(
             reader, spec.path.format(p=account.prefix(product)), [], [(begin, end)],
             param_bounds("fromdate", "todate"), now=s.now_local,
-        ))
+        )), spec.path.format(p=account.prefix(product)), f"{product}_emailings", spec.cursor_column)
 
     return dlt.resource(emailings, **_hints(product, spec))
 

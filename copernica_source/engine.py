@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from copernica_source.arrow_rows import Schema, rows_to_arrow, struct_to_arrow
-from copernica_source.client import CopernicaClient
+from copernica_source.client import CopernicaClient, cut_short
 from copernica_source.errors import CopernicaError, FilterIgnoredError, NotFoundError, UnexpectedAnswerError
 from copernica_source.probes import rows_of
 from copernica_source.timefmt import COPERNICA_TIME
@@ -379,12 +379,16 @@ def _echo(raw: Any, key: str) -> int | None:
 
 
 def _loads_or_refetch(client: CopernicaClient, task: Task, params: list[tuple[str, Any]], body: bytes) -> Any:
-    """The Python parse of a body pyarrow would not take; a body that is no JSON at all (cut short) is fetched
-    again through the client's retries."""
+    """The Python parse of a body pyarrow would not take. A body cut short is fetched again through the client's
+    retries; one that is whole yet not JSON (NaN, a stray byte) is the server's answer: fail, never loop on it."""
     try:
         return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return client.get(task.path, params)
+    except orjson.JSONDecodeError as exc:
+        if cut_short(body):
+            return client.get(task.path, params)
+        raise UnexpectedAnswerError(
+            f"{task.path} (page start={task.start}): the answer is not valid JSON ({str(exc)[:200]}); nothing was "
+            "loaded and no cursor moved") from None
 
 
 def run(reader: Reader, plan: Plan, via: Via) -> Iterator[Page]:

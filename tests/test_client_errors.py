@@ -18,7 +18,7 @@ import httpx
 import orjson
 import pytest
 
-from copernica_source.client import CopernicaClient, RetryPolicy
+from copernica_source.client import CopernicaClient, RetryPolicy, cut_short
 from copernica_source.errors import (
     AnswerTooLargeError,
     AuthenticationError,
@@ -29,6 +29,7 @@ from copernica_source.errors import (
     InvalidMethodError,
     NotFoundError,
     TransientError,
+    UnexpectedAnswerError,
     causes,
     copernica_cause,
     root_message,
@@ -495,3 +496,27 @@ def test_an_answer_within_max_answer_bytes_is_read_whole() -> None:
                                                content=iter([body[:5000], body[5000:]])))
     with client_for(fake, max_answer_bytes=len(body)) as client:
         assert client.get_bytes("html/clicks") == body
+
+
+# -- bodies that are not JSON: cut short (fetch again) or malformed where they stand (fail at once) -----------------
+def test_a_body_cut_after_a_row_is_fetched_again() -> None:
+    whole = orjson.dumps({"start": 0, "data": [{"ID": 1}, {"ID": 2}]})
+    cut = whole[:whole.index(b"}") + 1]  # ends in "}" like a whole document would
+    assert cut_short(cut) and not cut_short(b'{"data": [{"ID": NaN}]}')  # what the engine asks of a raw body
+    fake = Fake((200, cut, {"content-type": "application/json"}), (200, whole, {"content-type": "application/json"}))
+    with client_for(fake) as client:
+        assert client.get("html/clicks") == orjson.loads(whole)
+    assert len(fake.calls) == 2
+
+
+@pytest.mark.parametrize("raw", [False, True])
+@pytest.mark.parametrize("body", [b'{"data": [{"ID": NaN}]}', b'{"data": [{"ID": 1}]}x'])
+def test_a_whole_body_that_is_not_json_fails_at_once(raw: bool, body: bytes) -> None:
+    fake = Fake((200, body, {"content-type": "application/json"}))
+    with client_for(fake) as client:
+        if raw and body.endswith(b"}"):  # whole-looking: the caller's parse decides (engine: _loads_or_refetch)
+            assert client.get_bytes("html/clicks") == body
+            return
+        with pytest.raises(UnexpectedAnswerError, match="answered a body that is not valid JSON"):
+            client.get_bytes("html/clicks") if raw else client.get("html/clicks")
+    assert len(fake.calls) == 1  # never asked again: the same answer would come

@@ -5,6 +5,7 @@ wrong, before dlt commits anything; the next run against the unmodified simulato
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -124,6 +125,10 @@ EVENT_CASES: list[tuple[str, Answer, str]] = [
     ("ID 1.5", set_id(1.5), "have no readable ID"),
     ("emailing an array", set_key("emailing", [1, 2]), "column emailing: an array"),
     ("timestamp an object", set_key("timestamp", {"t": 1}), "column timestamp: an object"),
+    # whole answers that are not JSON: failed at once, never fetched again and again as if cut short
+    ("NaN as an ID", lambda parsed: re.sub(rb'"ID": "?\d+"?', b'"ID": NaN', json.dumps(parsed).encode(), count=1),
+     "the answer is not valid JSON"),
+    ("a byte after the document", lambda parsed: json.dumps(parsed).encode() + b"x", "not valid JSON"),
 ]
 
 
@@ -187,6 +192,9 @@ def test_hostile_emailing_and_structure_lists_fail_cleanly(tmp_path: Path, coper
          "'Id' all become column 'id'", {}),
         ("html_emailings", "html/emailings", set_key("timestamp", [2024]), "column timestamp: an array", {}),
         ("html_emailings", "html/emailings", set_key("destinations", True), "column destinations: a boolean", {}),
+        # a cursor value that cannot be read stops the run in our words, not dlt's incremental's
+        ("html_emailings", "html/emailings", set_key("timestamp", True), "have no readable timestamp", {}),
+        ("html_emailings", "html/emailings", set_key("timestamp", "1e400"), "have no readable timestamp", {}),
         ("databases", "databases", on_envelope("data", {"a": 1}), "`data` is an object", {}),
         ("databases", "databases", on_envelope("count", "2"), "`count` is str", {}),
         # a total no list holds, on a full first page (page_size=2): refused at once, nothing planned for it

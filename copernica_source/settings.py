@@ -127,3 +127,12 @@ def _create_private_duckdb(path: str) -> None:
             raise
         return  # another process created it meanwhile: its file, its mode
     os.chmod(path, PRIVATE_FILE_MODE)
+
+
+def pipelines_dir_help(what: str) -> str:
+    """The help text of every command's --pipelines-dir, with the folder dlt really uses here (it depends on the
+    user: ~/.dlt/pipelines, or /var/dlt/pipelines for root)."""
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    return f"where dlt keeps {what} (default here: {get_dlt_pipelines_dir()})"
+

@@ -17,7 +17,7 @@ from copernica_source.datarequests.resource import DEFAULT_TIMEOUT, default_pipe
 from copernica_source.datarequests.subjects import make_subjects, read_subjects
 from copernica_source.errors import ConfigurationError
 from copernica_source.private_files import private_dir
-from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, duckdb_destination
+from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, duckdb_destination, pipelines_dir_help
 
 DEFAULT_OUTPUT = "copernica_data_requests"
 
@@ -45,7 +45,7 @@ def add_data_request_command(commands: Any) -> None:
     p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
     p.add_argument("--duckdb-file", default=DUCKDB_FILE, help="DuckDB file for --destination duckdb")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"dataset (schema) name (default {DEFAULT_DATASET})")
-    p.add_argument("--pipelines-dir", default=None, help="where dlt keeps the pending request IDs (default ~/.dlt)")
+    p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("the pending request IDs"))
     p.add_argument("--api-version", type=int, choices=(1, 4), default=None, help="REST API version (default 4)")
     p.add_argument("--poll-interval", type=float, default=2.0, help=argparse.SUPPRESS)
     p.set_defaults(run=run_data_request)

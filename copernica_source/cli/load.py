@@ -20,7 +20,13 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import copernica_cause, root_message
 from copernica_source.run_lock import run_lock
-from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, DUCKDB_MEMORY_LIMIT, duckdb_destination
+from copernica_source.settings import (
+    DEFAULT_DATASET,
+    DUCKDB_FILE,
+    DUCKDB_MEMORY_LIMIT,
+    duckdb_destination,
+    pipelines_dir_help,
+)
 from copernica_source.source import copernica_source
 
 DEMO_EVENTS = 20_000
@@ -80,7 +86,7 @@ def add_load_command(commands: Any) -> None:
     p.add_argument("--dataset", default=DEFAULT_DATASET,
                    help=f"dataset (schema) name in the destination (default {DEFAULT_DATASET})")
     p.add_argument("--pipeline-name", default=DEFAULT_PIPELINE, help="dlt pipeline name (its state: cursors)")
-    p.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default ~/.dlt/pipelines)")
+    p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (cursors)"))
     p.add_argument("--resources", default=None, help="comma-separated table names, e.g. html_clicks,html_emailings")
     p.add_argument("--start-date", default=None, help="load from this date (YYYY-MM-DD[ HH:MM:SS], Copernica time)")
     p.add_argument("--end-date", default=None, help="load up to this date: a backfill that keeps incremental state")

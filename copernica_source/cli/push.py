@@ -57,7 +57,7 @@ from copernica_source.push.journal import (
 )
 from copernica_source.push.validation import ROW_COLUMN, RowPlan, check_row, plan_columns
 from copernica_source.push.writer import DEFAULT_CONCURRENCY, MODES, fetch_database, one_line
-from copernica_source.settings import client_from_config
+from copernica_source.settings import client_from_config, pipelines_dir_help
 
 TABLE_NAME = "profiles"
 DEFAULT_RESULTS = "push_profiles_results.csv"
@@ -142,7 +142,7 @@ def add_push_profiles_command(commands: Any) -> None:
     p.add_argument("--results", metavar="PATH", default=DEFAULT_RESULTS, help="per-row results, .csv or .parquet")
     p.add_argument("--timezone", default="Europe/Amsterdam", help="zone Copernica's date-times are in")
     p.add_argument("--pipeline-name", default="copernica_push_profiles")
-    p.add_argument("--pipelines-dir", default=None, help="where dlt keeps pipeline state (default ~/.dlt/pipelines)")
+    p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (an interrupted push)"))
     p.add_argument("--discard-pending", action="store_true",
                    help="drop an interrupted push (of this input or another) and start afresh")
     p.set_defaults(run=run_push_profiles)

@@ -255,7 +255,9 @@ class CopernicaClient:
         self._count_lock = threading.Lock()
         self.requests_made = 0
         self.retries_made = 0
-        self._reached = False  # set once any answer came back: before that, a refused connection is a setup error
+        # hosts that answered this run: before one has, a refused connection to it is a setup error (the auth host
+        # answering says nothing about the API host)
+        self._reached: set[str] = set()
         self._http = httpx.Client(
             timeout=httpx.Timeout(timeout, connect=min(timeout, 15.0)),
             limits=httpx.Limits(
@@ -363,7 +365,7 @@ class CopernicaClient:
             _TOTAL[0] += 1
 
     def _on_response(self, response: httpx.Response) -> None:
-        self._reached = True
+        self._reached.add(_host_of(response.request.url))
 
     def _send_once(
         self, method: str, url: str, query: list[tuple[str, Any]], content: bytes | None, write: bool,
@@ -475,13 +477,16 @@ class CopernicaClient:
     def _check_reachable(self, exc: httpx.TransportError, url: str, setting: str = "base_url") -> None:
         """A host that never answered this run and refuses connections (or has no address) is a wrong URL or
         no network, not an overloaded Copernica: say so at once instead of retrying for minutes."""
-        if not self._reached and isinstance(exc, httpx.ConnectError):
-            parsed = httpx.URL(url)
-            host = f"{parsed.host}:{parsed.port}" if parsed.port else parsed.host
+        host = _host_of(httpx.URL(url))
+        if host not in self._reached and isinstance(exc, httpx.ConnectError):
             raise ConnectionFailedError(
                 f"cannot connect to {host} ({' '.join(str(exc).split()) or type(exc).__name__}): check {setting} "
                 f"in [sources.copernica] (or SOURCES__COPERNICA__{setting.upper()}) and the network"
             ) from None
+
+
+def _host_of(url: httpx.URL) -> str:
+    return f"{url.host}:{url.port}" if url.port else url.host
 
 
 _TOTAL = [0]

@@ -520,3 +520,22 @@ def test_a_whole_body_that_is_not_json_fails_at_once(raw: bool, body: bytes) -> 
         with pytest.raises(UnexpectedAnswerError, match="answered a body that is not valid JSON"):
             client.get_bytes("html/clicks") if raw else client.get("html/clicks")
     assert len(fake.calls) == 1  # never asked again: the same answer would come
+
+
+def test_a_refused_api_host_fails_at_once_although_the_auth_host_answered() -> None:
+    """A typo in base_url is not an outage: the exchange reaching the auth host says nothing about the API host."""
+    fake = Fake(httpx.ConnectError("[Errno 111] Connection refused"))
+    waits: list[float] = []
+    with client_for(fake, waits) as client, pytest.raises(ConnectionFailedError) as info:
+        client.get("html/emailings")
+    assert "cannot connect to api.test" in str(info.value) and "check base_url" in str(info.value)
+    assert len(fake.exchanges) == 1 and len(fake.calls) == 1 and waits == []
+
+
+def test_a_refused_api_host_that_answered_before_is_an_outage_and_retried() -> None:
+    fake = Fake(ok(), httpx.ConnectError("refused"), ok({"ID": 2}))
+    waits: list[float] = []
+    with client_for(fake, waits) as client:
+        client.get("html/emailings")
+        assert client.get("html/emailings") == {"ID": 2}
+    assert len(waits) == 1

@@ -10,6 +10,7 @@ holder's PID and start time, only to tell a refused run who holds it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -22,6 +23,9 @@ try:
 except ImportError:  # Windows: no flock; runs are not serialised there (documented in the README)
     fcntl = None  # type: ignore[assignment]
 
+
+
+log = logging.getLogger("copernica_source")
 
 
 class RunInProgressError(ConfigurationError):
@@ -39,6 +43,7 @@ def run_lock(pipelines_dir: str, pipeline_name: str, wait_seconds: float = 0.0) 
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         deadline = time.monotonic() + max(0.0, wait_seconds)
+        told = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -46,6 +51,9 @@ def run_lock(pipelines_dir: str, pipeline_name: str, wait_seconds: float = 0.0) 
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise RunInProgressError(_refusal(fd, pipeline_name, wait_seconds)) from None
+                if not told:
+                    log.warning("%s; waiting up to %gs for it", _holder_line(fd, pipeline_name), wait_seconds)
+                    told = True
                 time.sleep(min(1.0, max(0.05, deadline - time.monotonic())))
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {datetime.now(UTC).isoformat(timespec='seconds')}\n".encode(), 0)
@@ -58,9 +66,13 @@ def lock_path(pipelines_dir: str, pipeline_name: str) -> str:
     return os.path.join(pipelines_dir, f".{pipeline_name}.copernica-run.lock")
 
 
-def _refusal(fd: int, pipeline_name: str, waited: float) -> str:
+def _holder_line(fd: int, pipeline_name: str) -> str:
     holder = os.pread(fd, 200, 0).decode(errors="replace").split()
     who = f"PID {holder[0]}, started {holder[1]}" if len(holder) >= 2 else "another process"
-    after = f" after waiting {waited:g}s" if waited else ""
-    return (f"another run of pipeline {pipeline_name!r} is in progress ({who}){after}; let it finish, or pass "
-            "--wait-for-lock SECONDS to wait for it")
+    return f"another run of pipeline {pipeline_name!r} is in progress ({who})"
+
+
+def _refusal(fd: int, pipeline_name: str, waited: float) -> str:
+    if waited:
+        return f"{_holder_line(fd, pipeline_name)} and did not end within --wait-for-lock {waited:g}s"
+    return f"{_holder_line(fd, pipeline_name)}; let it finish, or pass --wait-for-lock SECONDS to wait for it"

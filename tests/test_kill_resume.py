@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from copernica_source.tables import STRUCTURE_TABLES
@@ -119,3 +120,44 @@ def test_killed_load_with_deletions_resumes_to_a_clean_runs_tables(
     got, want = tables(resumed), tables(clean)
     for name in STRUCTURE:
         assert got[name] == want[name], name
+
+
+CLI_CHILD = """
+import os, signal, sys
+from dlt.common.storages.load_package import PackageStorage
+from copernica_source.cli import main
+
+complete_job = PackageStorage.complete_job
+
+def complete_then_die(self, load_id, file_name):
+    if file_name.startswith("html_emailings."):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return complete_job(self, load_id, file_name)
+
+PackageStorage.complete_job = complete_then_die
+main(sys.argv[1:])
+"""
+
+
+def test_copernica_load_after_a_kill_in_the_load_step_finishes_it_and_reads_what_is_new(
+        copernica_simulator_factory: Any, tmp_path: Path) -> None:
+    """dlt's run() alone would only finish the interrupted package and read nothing new (a schedule slot lost)."""
+    sim = copernica_simulator_factory(**SMALL)
+    c = connection(sim)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "SOURCES__COPERNICA__ACCESS_TOKEN": c["access_token"], "SOURCES__COPERNICA__BASE_URL": c["base_url"],
+           "SOURCES__COPERNICA__AUTH_URL": c["auth_url"]}
+    args = ["load", "--duckdb-file", str(tmp_path / "k.duckdb"), "--pipelines-dir", str(tmp_path / "p"),
+            "--resources", "html_emailings,html_deliveries"]
+    killed = subprocess.run([sys.executable, "-c", CLI_CHILD, *args], env=env, cwd=tmp_path, capture_output=True,
+                            text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    sim.advance(days=2)  # new deliveries: the next run must read them, not only finish the old package
+    again = subprocess.run([sys.executable, "-m", "copernica_source.cli", *args], env=env, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "finishing the load an interrupted run left behind, then loading what is new" in again.stderr
+    con = duckdb.connect(str(tmp_path / "k.duckdb"), read_only=True)
+    got = sorted(r[0] for r in con.execute("SELECT id FROM copernica_data.html_deliveries").fetchall())
+    assert got == sorted(int(r["ID"]) for r in sim.dataset.rows("html/deliveries"))
+    assert con.execute("SELECT count(*) - count(DISTINCT id) FROM copernica_data.html_emailings").fetchone() == (0,)

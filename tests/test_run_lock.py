@@ -71,7 +71,8 @@ def test_wait_for_lock_waits_for_the_other_run_to_end(sim: Any, tmp_path: Path) 
 
 
 def test_a_lock_held_past_the_wait_is_refused_with_the_wait_named(tmp_path: Path) -> None:
-    with (run_lock(str(tmp_path), "p"), pytest.raises(RunInProgressError, match=r"after waiting 0.3s"),
+    waited = r"did not end within --wait-for-lock 0.3s"
+    with (run_lock(str(tmp_path), "p"), pytest.raises(RunInProgressError, match=waited),
           run_lock(str(tmp_path), "p", wait_seconds=0.3)):
         pass
 

@@ -186,6 +186,11 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
                 refresh: TRefreshMode | None = None
                 if args.full_refresh or args.demo:
                     refresh = "drop_resources" if args.resources else "drop_sources"
+                if pipeline.has_pending_data:
+                    # dlt's run() would only finish the package and read nothing new: finish it, then read on
+                    print("finishing the load an interrupted run left behind, then loading what is new",
+                          file=sys.stderr)
+                    pipeline.run().raise_on_failed_jobs()
                 # dlt annotates `refresh: TRefreshMode = None`: None, its default, is missing from the hint
                 info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
                 info.raise_on_failed_jobs()

@@ -291,14 +291,16 @@ def test_cli_prints_one_line_per_subject_and_no_personal_data(make_sim: Any, tmp
 def test_cli_without_wait_reports_pending_and_rerun_does_not_ask_again(make_sim: Any, tmp_path: Path) -> None:
     sim = make_sim(datarequest_delay_s=12.0)  # longer than two CLI runs take on a busy machine
     pid = profile_ids(sim, 1)[0]
-    for _ in range(2):
+    for run in range(2):
         done = subprocess.run(_cli(tmp_path, "--profile", pid), env=_env(sim), capture_output=True, text=True,
                               timeout=60)
         assert done.returncode == 0, done.stderr
         assert " pending " in done.stdout and "--wait" in done.stdout
+        if run == 1:  # checked again, not requested again: the line says so
+            assert "pending; run again with --wait" in done.stdout, done.stdout
     assert len(posts(sim)) == 1
-    # --pending alone: wait for whatever earlier runs left pending, without naming anyone
-    done = subprocess.run(_cli(tmp_path, "--pending", "--wait", "--timeout", "40"), env=_env(sim),
+    # --pending alone (no --wait): waits for whatever earlier runs left pending, without naming anyone
+    done = subprocess.run(_cli(tmp_path, "--pending", "--timeout", "40"), env=_env(sim),
                           capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"profile {pid} ") and " delivered " in done.stdout

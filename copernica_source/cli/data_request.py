@@ -31,7 +31,7 @@ def add_data_request_command(commands: Any) -> None:
     p.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="subjects, one a line: profile:ID, subprofile:ID, email:ADDRESS or a bare address")
     p.add_argument("--pending", action="store_true",
-                   help="also check every request earlier runs left pending (no subjects needed)")
+                   help="also check every request earlier runs left pending; alone (no subjects) it waits for them")
     p.add_argument("--report", default=None, help="e-mail address or URL Copernica also sends the file to")
     p.add_argument("--wait", action="store_true", help="poll (with backoff) until the data is available")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait at most (default 3600)")
@@ -74,13 +74,15 @@ def run_data_request(args: argparse.Namespace) -> int:
     subjects = make_subjects(_split(args.profile), _split(args.subprofile), _split(args.email), from_files)
     if not subjects and not args.pending:
         raise ConfigurationError("no subjects: give --profile, --subprofile, --email, --file or --pending")
+    # `--pending` alone is there to collect what earlier runs asked for: it waits (README)
+    wait = bool(args.wait or (args.pending and not subjects))
     output = _output_folder(args.output, args.store_data)
     destination: Any = args.destination
     if destination == "duckdb":
         destination = duckdb_destination(args.duckdb_file)
     pipeline = default_pipeline(dataset=args.dataset, pipelines_dir=args.pipelines_dir, destination=destination)
     outcomes = request_data(
-        subjects, pipeline=pipeline, report=args.report, wait=args.wait, timeout=args.timeout, output_dir=output,
+        subjects, pipeline=pipeline, report=args.report, wait=wait, timeout=args.timeout, output_dir=output,
         store_data=args.store_data, poll_interval=args.poll_interval, include_pending=args.pending,
         api_version=args.api_version,
     )
@@ -93,7 +95,7 @@ def run_data_request(args: argparse.Namespace) -> int:
     written = sum(1 for o in outcomes if o.path)
     if written:
         print(f"wrote {written} file{'s' * (written != 1)} into {output} (readable by you only)", file=sys.stderr)
-    done = {DELIVERED} if args.wait else {DELIVERED, PENDING}
+    done = {DELIVERED} if wait else {DELIVERED, PENDING}
     failed = [o for o in outcomes if o.status not in done]
     if failed:
         print(f"{len(failed)} of {len(outcomes)} subjects not delivered", file=sys.stderr)

@@ -213,7 +213,7 @@ def _requests(
             if wait:
                 outcome.message = "still pending at the timeout; run again to keep waiting (no new request is made)"
             else:
-                outcome.message = outcome.message or "requested; run again with --wait (wait=True) to fetch it"
+                outcome.message = outcome.message or "pending; run again with --wait (wait=True) to fetch it"
             if row := finish(outcome):
                 yield row
     finally:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from copernica_source.errors import TransientError
@@ -330,3 +331,32 @@ def test_copernica_down_mid_push_stops_after_the_clients_retries_and_the_same_co
     assert {r["action"] for r in by_row.values()} <= {"created", "updated"}
     truth = profiles_by_key(sim, t["email"])
     assert len(truth) == n and all(len(v) == 1 for v in truth.values())
+
+
+# -- 7. what the push shows and writes ----------------------------------------------------------------------
+def test_control_characters_in_keys_are_escaped_on_the_terminal_and_in_the_results(
+        sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    t = field_names(sim)
+    nul, esc = f"nulkey\x00@{DOMAIN}", f"esc\x1b]0;pwned\x07\x1b[31m@{DOMAIN}"
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({t["email"]: k}) for k in (f"ok@{DOMAIN}", nul, esc, f"bidi\u202e@{DOMAIN}"))
+                   + "\n")
+    for extra in ([], ["--dry-run"]):
+        for out in (tmp_path / "r.csv", tmp_path / "r.parquet"):
+            assert push(tmp_path, "--input", str(src), "--database", "1", "--key", t["email"], "--results", str(out),
+                        *extra) == 1
+            captured = capsys.readouterr()
+            shown = captured.out + captured.err
+            assert not any(c in shown for c in "\x00\x1b\x07\u202e"), shown
+            assert f"row 2 (nulkey\\x00@{DOMAIN}): rejected" in captured.err
+            assert f"row 3 (esc\\x1b]0;pwned\\x07\\x1b[31m@{DOMAIN}): rejected" in captured.err
+            assert f"row 4 (bidi\\u202e@{DOMAIN}): rejected" in captured.err
+            got = pq.read_table(out).to_pylist() if out.suffix == ".parquet" else results(out)
+            assert sorted(r["row"] for r in got) == [1, 2, 3, 4]
+            by_row = {r["row"]: r for r in got}
+            assert by_row[1]["action"] in (("valid",) if extra else ("created", "updated"))
+            assert [by_row[i]["key"] for i in (2, 3)] == [f"nulkey\\x00@{DOMAIN}", f"esc\\x1b]0;pwned\\x07\\x1b[31m@{DOMAIN}"]
+            if out.suffix == ".csv":
+                raw = out.read_bytes()
+                assert b"\x00" not in raw and b"\x1b" not in raw and b"\x07" not in raw
+    assert len(puts(sim)) == 2  # the valid row, once per real run: the others are never sent

@@ -360,3 +360,25 @@ def test_control_characters_in_keys_are_escaped_on_the_terminal_and_in_the_resul
                 raw = out.read_bytes()
                 assert b"\x00" not in raw and b"\x1b" not in raw and b"\x07" not in raw
     assert len(puts(sim)) == 2  # the valid row, once per real run: the others are never sent
+
+
+@pytest.mark.parametrize("query", ["DELETE FROM audience", "SELECT * FROM audience; DROP TABLE audience",
+                                   "PRAGMA show_tables", " ; "])
+def test_a_query_that_is_not_one_select_is_refused_in_plain_words(sim: Any, tmp_path: Path, query: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    t = field_names(sim)
+    db = tmp_path / "in.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"CREATE TABLE audience AS SELECT 'user' || i || '@{DOMAIN}' AS {t['email']} FROM range(3) r(i)")
+    args = ["--duckdb", str(db), "--database", "1", "--key", t["email"], "--results", str(tmp_path / "r.csv")]
+    assert push(tmp_path, *args, "--query", query) == 1
+    err = capsys.readouterr().err
+    assert "--query must be one SELECT statement (it is read as a table)" in err
+    assert "Parser Error" not in err and "syntax error" not in err
+    assert not sim.writes
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM audience").fetchone() == (3,)  # nothing ran
+    # one SELECT, with a trailing semicolon or a closing comment, is read as it is
+    assert push(tmp_path, *args, "--query", "SELECT * FROM audience;") == 0
+    assert push(tmp_path, *args, "--query", "SELECT * FROM audience -- everyone") == 0
+    assert len(profiles_by_key(sim, t["email"])) == 3

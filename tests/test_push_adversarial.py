@@ -355,7 +355,8 @@ def test_control_characters_in_keys_are_escaped_on_the_terminal_and_in_the_resul
             assert sorted(r["row"] for r in got) == [1, 2, 3, 4]
             by_row = {r["row"]: r for r in got}
             assert by_row[1]["action"] in (("valid",) if extra else ("created", "updated"))
-            assert [by_row[i]["key"] for i in (2, 3)] == [f"nulkey\\x00@{DOMAIN}", f"esc\\x1b]0;pwned\\x07\\x1b[31m@{DOMAIN}"]
+            assert by_row[2]["key"] == f"nulkey\\x00@{DOMAIN}"
+            assert by_row[3]["key"] == f"esc\\x1b]0;pwned\\x07\\x1b[31m@{DOMAIN}"
             if out.suffix == ".csv":
                 raw = out.read_bytes()
                 assert b"\x00" not in raw and b"\x1b" not in raw and b"\x07" not in raw

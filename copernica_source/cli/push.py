@@ -3,9 +3,12 @@
 The command checks the whole input before the first write (readable, key and columns known to the database),
 then runs a dlt pipeline that ends in the `copernica_profiles` destination. A killed run leaves a load package
 behind; running the same command again finishes that package (rows already done are not sent again) instead
-of pushing the input a second time. Row results go to `--results` (CSV or Parquet), one per input row (rows a
-stopped push never reached are `not_sent`), and a summary is printed; the exit code is 1 when any row was
-rejected, failed or not sent. The results, the journal and the pipeline's folder are private (0600/0700).
+of pushing the input a second time. When Copernica stays unavailable past the client's retries
+(retry_max_seconds) the push stops at once, with one `error:` line: run the same command again later to finish.
+Row results go to `--results` (CSV or Parquet), one per input row (rows a stopped push never reached are
+`not_sent`; keys with control characters are shown escaped, e.g. \x1b), and a summary is printed; the results
+file a run replaces is kept as `<name>.previous.<ext>`. The exit code is 1 when any row was rejected, failed or
+not sent. The results, the journal and the pipeline's folder are private (0600/0700).
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ def add_push_profiles_command(commands: Any) -> None:
     src.add_argument("--input", metavar="PATH", help="CSV, Parquet or JSON lines file")
     src.add_argument("--duckdb", metavar="PATH", help="DuckDB file (with --table or --query)")
     p.add_argument("--table", help="table (or view) in the DuckDB file")
-    p.add_argument("--query", help="SQL query on the DuckDB file")
+    p.add_argument("--query", help="one SELECT statement on the DuckDB file")
     p.add_argument("--format", choices=["csv", "tsv", "parquet", "jsonl"], help="input format (default: from the name)")
     p.add_argument("--database", help="database ID or name (or destination.copernica_profiles.database)")
     p.add_argument("--key", help="field that identifies a profile, e.g. email or customerid")
@@ -129,7 +132,8 @@ def add_push_profiles_command(commands: Any) -> None:
     p.add_argument("--concurrency", type=_positive_int, default=None,
                    help=f"requests at once (default {DEFAULT_CONCURRENCY})")
     p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, help="rows per checkpoint")
-    p.add_argument("--results", metavar="PATH", default=DEFAULT_RESULTS, help="per-row results, .csv or .parquet")
+    p.add_argument("--results", metavar="PATH", default=DEFAULT_RESULTS,
+                   help="per-row results, .csv or .parquet (a file it replaces is kept as NAME.previous.EXT)")
     p.add_argument("--timezone", default="Europe/Amsterdam", help="zone Copernica's date-times are in")
     p.add_argument("--pipeline-name", default="copernica_push_profiles")
     p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (an interrupted push)"))

@@ -8,10 +8,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
 
 from copernica_source.errors import TransientError
@@ -109,14 +113,15 @@ def test_an_outage_stops_the_push_with_every_row_accounted_and_a_rerun_finishes(
             "--results", str(tmp_path / "r.csv")]
     assert push(tmp_path, *args) == 1
     by_row = one_result_per_row(tmp_path / "r.csv", 12)
-    assert [by_row[i]["action"] for i in range(1, 13)] == ["created"] * 4 + ["not_sent"] + ["created"] * 3 + \
-        ["not_sent"] * 4
+    # one thread: once row 5 meets the outage, rows 6-8 of its batch are not started, and dlt does not retry
+    assert [by_row[i]["action"] for i in range(1, 13)] == ["created"] * 4 + ["not_sent"] * 8
     assert by_row[9]["key"] == keys[8]  # a row not sent still names its key
     captured = capsys.readouterr()
-    assert "7 created, 0 updated, 0 rejected, 0 failed, 5 not sent" in captured.out
+    assert "4 created, 0 updated, 0 rejected, 0 failed, 8 not sent" in captured.out
     assert "error: Copernica was unavailable" in captured.err and "503 after 5 attempts" in captured.err
     assert "run the same command again" in captured.err
-    assert len(puts(sim)) == 7  # dlt's retries of the batch sent only the row that had no result
+    assert "Traceback" not in captured.err and "Transient exception" not in captured.err
+    assert len(puts(sim)) == 4
 
     down["on"] = False
     assert push(tmp_path, *args) == 0
@@ -280,3 +285,101 @@ def test_results_journal_and_folders_the_push_creates_are_private(sim: Any, tmp_
     assert mode(working) == 0o700
     assert mode(working / "push_results_journal.csv") == 0o600
     assert mode(working / "push_run.json") == 0o600
+
+
+# -- 6. Copernica down mid-push ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_copernica_down_mid_push_stops_after_the_clients_retries_and_the_same_command_resumes(
+        copernica_simulator_factory: Any, tmp_path: Path) -> None:
+    """dlt would retry a batch that met an outage five times, each retry waiting out retry_max_seconds again (QA:
+    11.5 minutes and 16 dlt tracebacks): the push stops at the first, says so in one line, and a re-run resumes."""
+    sim = copernica_simulator_factory(**SIM, latency_ms=5)
+    t = field_names(sim)
+    n, concurrency = 600, 4
+    src = write_csv(tmp_path / "in.csv", [{t["email"]: k, t["integer"]: i} for i, k in enumerate(emails(n))])
+    out = tmp_path / "r.csv"
+    cmd = [sys.executable, "-m", "copernica_source.cli", "push-profiles", "--input", str(src), "--database", "1",
+           "--key", t["email"], "--batch-size", "50", "--concurrency", str(concurrency), "--results", str(out),
+           "--pipelines-dir", str(tmp_path / "pipelines")]
+    env = dict(os.environ, **_env(sim), SOURCES__COPERNICA__RETRY_MAX_SECONDS="2")
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(puts(sim)) < 120 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    sim.set_faults(1.0, ["503"])  # from here on Copernica answers nothing but 503
+    stdout, stderr = proc.communicate(timeout=90)
+    took = time.monotonic() - started
+    assert proc.returncode == 1, stderr[-2000:]
+    assert took < 60, f"the push went on for {took:.0f}s while Copernica was down"
+    assert "Traceback" not in stderr and "Transient exception" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Copernica was unavailable" in errors[0]
+    assert "run the same command again to finish the push" in stderr
+    assert stderr.count("retrying PUT") <= 4 * concurrency  # only the rows in flight retried, once each
+    by_row = one_result_per_row(out, n)
+    counts = {a: sum(r["action"] == a for r in by_row.values()) for a in ("created", "not_sent")}
+    assert counts["created"] >= 100 and counts["not_sent"] > 0 and sum(counts.values()) == n
+    assert f"{counts['not_sent']:,} not sent" in stdout
+    assert all(r["key"] == f"user{i - 1}@{DOMAIN}" for i, r in by_row.items())
+
+    sim.set_faults(0.0)  # Copernica is back: the same command resumes the pending package
+    done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "resuming" in done.stderr
+    by_row = one_result_per_row(out, n)
+    assert {r["action"] for r in by_row.values()} <= {"created", "updated"}
+    truth = profiles_by_key(sim, t["email"])
+    assert len(truth) == n and all(len(v) == 1 for v in truth.values())
+
+
+# -- 7. what the push shows and writes ----------------------------------------------------------------------
+def test_control_characters_in_keys_are_escaped_on_the_terminal_and_in_the_results(
+        sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    t = field_names(sim)
+    nul, esc = f"nulkey\x00@{DOMAIN}", f"esc\x1b]0;pwned\x07\x1b[31m@{DOMAIN}"
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(json.dumps({t["email"]: k}) for k in (f"ok@{DOMAIN}", nul, esc, f"bidi\u202e@{DOMAIN}"))
+                   + "\n")
+    for extra in ([], ["--dry-run"]):
+        for out in (tmp_path / "r.csv", tmp_path / "r.parquet"):
+            assert push(tmp_path, "--input", str(src), "--database", "1", "--key", t["email"], "--results", str(out),
+                        *extra) == 1
+            captured = capsys.readouterr()
+            shown = captured.out + captured.err
+            assert not any(c in shown for c in "\x00\x1b\x07\u202e"), shown
+            assert f"row 2 (nulkey\\x00@{DOMAIN}): rejected" in captured.err
+            assert f"row 3 (esc\\x1b]0;pwned\\x07\\x1b[31m@{DOMAIN}): rejected" in captured.err
+            assert f"row 4 (bidi\\u202e@{DOMAIN}): rejected" in captured.err
+            got = pq.read_table(out).to_pylist() if out.suffix == ".parquet" else results(out)
+            assert sorted(r["row"] for r in got) == [1, 2, 3, 4]
+            by_row = {r["row"]: r for r in got}
+            assert by_row[1]["action"] in (("valid",) if extra else ("created", "updated"))
+            assert by_row[2]["key"] == f"nulkey\\x00@{DOMAIN}"
+            assert by_row[3]["key"] == f"esc\\x1b]0;pwned\\x07\\x1b[31m@{DOMAIN}"
+            if out.suffix == ".csv":
+                raw = out.read_bytes()
+                assert b"\x00" not in raw and b"\x1b" not in raw and b"\x07" not in raw
+    assert len(puts(sim)) == 2  # the valid row, once per real run: the others are never sent
+
+
+@pytest.mark.parametrize("query", ["DELETE FROM audience", "SELECT * FROM audience; DROP TABLE audience",
+                                   "PRAGMA show_tables", " ; "])
+def test_a_query_that_is_not_one_select_is_refused_in_plain_words(sim: Any, tmp_path: Path, query: str,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    t = field_names(sim)
+    db = tmp_path / "in.duckdb"
+    with duckdb.connect(str(db)) as con:
+        con.execute(f"CREATE TABLE audience AS SELECT 'user' || i || '@{DOMAIN}' AS {t['email']} FROM range(3) r(i)")
+    args = ["--duckdb", str(db), "--database", "1", "--key", t["email"], "--results", str(tmp_path / "r.csv")]
+    assert push(tmp_path, *args, "--query", query) == 1
+    err = capsys.readouterr().err
+    assert "--query must be one SELECT statement (it is read as a table)" in err
+    assert "Parser Error" not in err and "syntax error" not in err
+    assert not sim.writes
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM audience").fetchone() == (3,)  # nothing ran
+    # one SELECT, with a trailing semicolon or a closing comment, is read as it is
+    assert push(tmp_path, *args, "--query", "SELECT * FROM audience;") == 0
+    assert push(tmp_path, *args, "--query", "SELECT * FROM audience -- everyone") == 0
+    assert len(profiles_by_key(sim, t["email"])) == 3

@@ -460,3 +460,52 @@ def test_sigkill_mid_run_then_rerun_leaves_each_profile_once_and_skips_done_rows
         assert len(writes) == n
         assert {r["action"] for r in got} == {"created"}
         assert not any("already exists" in r["message"] for r in got)
+
+
+# -- dry run and results file -------------------------------------------------------------------------------
+def test_dry_run_reports_rows_as_a_real_run_does(sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The same key cell and terminal line for a row with no key, and a key repeated within the input is said on
+    the later row (the real run writes row 1 first and row 4 after it, to the same profile)."""
+    t = field_names(sim)
+    rows = make_rows(sim, 3) + [{t["email"]: f"USER0@{DOMAIN}"}, {t["email"]: ""}]
+    src = write_csv(tmp_path / "in.csv", rows)
+    args = ["--input", str(src), "--database", "1", "--key", t["email"]]
+    out = {run: tmp_path / f"{run}.csv" for run in ("dry", "real")}
+    for run, extra in (("dry", ["--dry-run"]), ("real", [])):
+        assert push(tmp_path, *args, "--results", str(out[run]), *extra) == 1
+        err = capsys.readouterr().err
+        assert f"row 5 (): rejected: {t['email']}: the key is missing" in err and "(None)" not in err
+    dry, real = results(out["dry"]), results(out["real"])
+    assert [r["key"] for r in dry] == [r["key"] for r in real] and dry[4]["key"] == ""
+    assert all(out[run].read_text().splitlines()[5].startswith('5,"","rejected",') for run in out)  # "", not null
+    assert [r["action"] for r in dry] == ["valid"] * 4 + ["rejected"]
+    assert dry[0]["message"] == ""
+    assert dry[3]["message"] == ("valid; the same key as row 1: this row updates the profile row 1 makes "
+                                 "(its values win)")
+    assert [r["action"] for r in real] == ["created"] * 3 + ["updated", "rejected"]
+    assert dry[3]["profile_id"] is None and real[3]["profile_id"] == real[0]["profile_id"]
+    assert push(tmp_path, *args, "--mode", "create", "--dry-run", "--results", str(out["dry"])) == 1
+    assert "create mode makes one profile per key, so this row would fail" in results(out["dry"])[3]["message"]
+
+
+def test_a_run_keeps_the_results_it_replaces(sim: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed or dry run must not silently lose the results (the profile IDs) of the run before it."""
+    t = field_names(sim)
+    src = write_csv(tmp_path / "in.csv", make_rows(sim, 5))
+    args = ["--input", str(src), "--database", "1", "--key", t["email"]]
+    monkeypatch.chdir(tmp_path)  # the default results file is in the working folder
+    assert push(tmp_path, *args) == 0
+    assert "previous" not in capsys.readouterr().err  # nothing was replaced
+    first = results(tmp_path / "push_profiles_results.csv")
+    assert [r["action"] for r in first] == ["created"] * 5
+    assert push(tmp_path, *args, "--dry-run") == 0
+    err = capsys.readouterr().err
+    kept = tmp_path / "push_profiles_results.previous.csv"
+    assert f"the previous results in push_profiles_results.csv are kept in {kept.name}" in err
+    assert results(kept) == first and oct(kept.stat().st_mode & 0o777) == "0o600"
+    assert [r["action"] for r in results(tmp_path / "push_profiles_results.csv")] == ["valid"] * 5
+    parquet = tmp_path / "r.parquet"
+    for _ in range(2):
+        assert push(tmp_path, *args, "--results", str(parquet)) == 0
+    assert pq.read_table(tmp_path / "r.previous.parquet").num_rows == 5

@@ -3,26 +3,34 @@
 The command checks the whole input before the first write (readable, key and columns known to the database),
 then runs a dlt pipeline that ends in the `copernica_profiles` destination. A killed run leaves a load package
 behind; running the same command again finishes that package (rows already done are not sent again) instead
-of pushing the input a second time. Row results go to `--results` (CSV or Parquet), one per input row (rows a
-stopped push never reached are `not_sent`), and a summary is printed; the exit code is 1 when any row was
-rejected, failed or not sent. The results, the journal and the pipeline's folder are private (0600/0700).
+of pushing the input a second time. When Copernica stays unavailable past the client's retries
+(retry_max_seconds) the push stops at once, with one `error:` line: run the same command again later to finish.
+Row results go to `--results` (CSV or Parquet), one per input row (rows a stopped push never reached are
+`not_sent`; keys with control characters are shown escaped, e.g. \x1b), and a summary is printed; the results
+file a run replaces is kept as `<name>.previous.<ext>`. The exit code is 1 when any row was rejected, failed or
+not sent. The results, the journal and the pipeline's folder are private (0600/0700).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
+import logging
 import os
 import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import dlt
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from dlt.common import logger as dlt_logger
+from dlt.common.configuration.providers import EnvironProvider
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -47,15 +55,17 @@ from copernica_source.push.inputs import (
 )
 from copernica_source.push.journal import (
     DIR_MODE,
+    FILE_MODE,
     NOT_SENT,
     RESULTS_SCHEMA,
     RowResult,
     append_results,
     make_private_dirs,
     open_private,
+    printable,
     read_results,
 )
-from copernica_source.push.validation import ROW_COLUMN, RowPlan, check_row, plan_columns
+from copernica_source.push.validation import ROW_COLUMN, RowPlan, check_row, key_group, plan_columns
 from copernica_source.push.writer import DEFAULT_CONCURRENCY, MODES, fetch_database, one_line
 from copernica_source.settings import client_from_config, pipelines_dir_help
 
@@ -65,23 +75,8 @@ RERUN = ("Copernica was unavailable: run the same command again to finish the pu
          "sent again)")
 FIX_INPUT = "fix the input (or the query), then run again; no row of this input was sent"
 
+
 # -- readers ------------------------------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def open_input(args: argparse.Namespace) -> InputData:
     if args.duckdb:
         return read_duckdb_input(args.duckdb, args.table, args.query)
@@ -116,8 +111,6 @@ def _format_of(path: str) -> str:
     raise InputError(f"{path}: cannot tell the format from the name; pass --format csv|tsv|parquet|jsonl")
 
 
-
-
 # -- the command --------------------------------------------------------------------------------------------
 def add_push_profiles_command(commands: Any) -> None:
     p = commands.add_parser("push-profiles", help="create or update Copernica profiles from a file or DuckDB",
@@ -126,7 +119,7 @@ def add_push_profiles_command(commands: Any) -> None:
     src.add_argument("--input", metavar="PATH", help="CSV, Parquet or JSON lines file")
     src.add_argument("--duckdb", metavar="PATH", help="DuckDB file (with --table or --query)")
     p.add_argument("--table", help="table (or view) in the DuckDB file")
-    p.add_argument("--query", help="SQL query on the DuckDB file")
+    p.add_argument("--query", help="one SELECT statement on the DuckDB file")
     p.add_argument("--format", choices=["csv", "tsv", "parquet", "jsonl"], help="input format (default: from the name)")
     p.add_argument("--database", help="database ID or name (or destination.copernica_profiles.database)")
     p.add_argument("--key", help="field that identifies a profile, e.g. email or customerid")
@@ -139,7 +132,8 @@ def add_push_profiles_command(commands: Any) -> None:
     p.add_argument("--concurrency", type=_positive_int, default=None,
                    help=f"requests at once (default {DEFAULT_CONCURRENCY})")
     p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, help="rows per checkpoint")
-    p.add_argument("--results", metavar="PATH", default=DEFAULT_RESULTS, help="per-row results, .csv or .parquet")
+    p.add_argument("--results", metavar="PATH", default=DEFAULT_RESULTS,
+                   help="per-row results, .csv or .parquet (a file it replaces is kept as NAME.previous.EXT)")
     p.add_argument("--timezone", default="Europe/Amsterdam", help="zone Copernica's date-times are in")
     p.add_argument("--pipeline-name", default="copernica_push_profiles")
     p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (an interrupted push)"))
@@ -181,7 +175,7 @@ def run_push_profiles(args: argparse.Namespace) -> int:
     print(f"pushing {data.rows:,} rows of {data.description} to database {db.name!r} ({db.id}) by "
           f"{plan.key_field.name}, mode {mode}", file=sys.stderr)
     if args.dry_run:
-        return _dry_run(data, plan, args)
+        return _dry_run(data, plan, args, mode)
 
     # the pipeline's folder holds rows and keys: private when the push creates it (dlt makes it anew: chmod after)
     pipelines_dir = args.pipelines_dir or get_dlt_pipelines_dir()
@@ -213,15 +207,16 @@ def run_push_profiles(args: argparse.Namespace) -> int:
                 f"{args.pipeline_name!r}: run that command again to finish it, or pass --discard-pending")
     stopped: tuple[str, str] | None = None
     try:
-        if resume:
-            print("resuming the interrupted push: rows already done are not sent again", file=sys.stderr)
-            pipeline.run(destination=destination)
-        else:
-            if os.path.exists(journal):
-                os.remove(journal)
-            append_results(journal, data.problems)
-            _save_json(state_path, {"fingerprint": fingerprint, "status": "running", "input": data.description})
-            pipeline.run(dlt.resource(data.batches(), name=TABLE_NAME), destination=destination)
+        with _stop_at_first_outage(args.pipeline_name), _quiet_job_errors():
+            if resume:
+                print("resuming the interrupted push: rows already done are not sent again", file=sys.stderr)
+                pipeline.run(destination=destination)
+            else:
+                if os.path.exists(journal):
+                    os.remove(journal)
+                append_results(journal, data.problems)
+                _save_json(state_path, {"fingerprint": fingerprint, "status": "running", "input": data.description})
+                pipeline.run(dlt.resource(data.batches(), name=TABLE_NAME), destination=destination)
         _save_json(state_path, {"fingerprint": fingerprint, "status": "done", "input": data.description})
     except PipelineStepFailed as exc:
         stopped = _stop_reason(exc)
@@ -235,6 +230,55 @@ def run_push_profiles(args: argparse.Namespace) -> int:
     return _summary(results, args.results, time.monotonic() - started, stopped)
 
 
+@contextlib.contextmanager
+def _stop_at_first_outage(pipeline_name: str) -> Iterator[None]:
+    """dlt retries a job that raised DestinationTransientException (`load.raise_on_max_retries`, 5 by default), and
+    each retry would wait out the client's retry time again: an outage would hold the push for many times
+    `retry_max_seconds`. The client has already retried by then, so this pipeline gives up at the first transient
+    job failure; the job goes back to the package, which stays pending, and the next run resumes it. Set for this
+    pipeline and this run only (its environment key wins over config files), and put back afterwards."""
+    name = EnvironProvider.get_key_name("raise_on_max_retries", pipeline_name, "load")
+    before = os.environ.get(name)
+    os.environ[name] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
+class _OwnJobErrors(logging.Filter):
+    """Drops dlt's log records about a job that stopped on our own exceptions (an outage, a PushStopped): dlt logs
+    each with its whole traceback, and the command's summary says the same in one `error:` line with advice.
+    Anything else dlt logs (a failure we did not raise) still shows."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, (CopernicaUnavailable, PushStopped)):
+            return False
+        text = record.getMessage() if record.args else str(record.msg)
+        return not ((text.startswith("Job for ") and " retried in load " in text)
+                    or (text.startswith("Package ") and " was not fully loaded" in text))
+
+
+@contextlib.contextmanager
+def _quiet_job_errors() -> Iterator[None]:
+    """_OwnJobErrors on dlt's logger for the run (dlt logs to "dlt", or to the root logger when configured so)."""
+    loggers = {logging.getLogger("dlt")}
+    if isinstance(dlt_logger.LOGGER, logging.Logger):
+        loggers.add(dlt_logger.LOGGER)
+    own = _OwnJobErrors()
+    for log in loggers:
+        log.addFilter(own)
+    try:
+        yield
+    finally:
+        for log in loggers:
+            log.removeFilter(own)
+
+
 def _with_unsent(results: pa.Table, data: InputData, plan: RowPlan) -> pa.Table:
     """Every input row once: a row with no result (the push stopped before it) is added as `not_sent`."""
     total = data.rows + len(data.problems)
@@ -243,7 +287,7 @@ def _with_unsent(results: pa.Table, data: InputData, plan: RowPlan) -> pa.Table:
     if not missing:
         return results
     keys = _keys_of(data, plan.key_column, set(missing))
-    extra = [dict(row=n, key=keys.get(n), action=NOT_SENT, profile_id=None,
+    extra = [dict(row=n, key=printable(keys.get(n)), action=NOT_SENT, profile_id=None,
                   message="not sent: the push stopped before this row", load_id="") for n in missing]
     table = pa.concat_tables([results, pa.Table.from_pylist(extra, schema=RESULTS_SCHEMA)])
     return table.sort_by([("row", "ascending")])
@@ -267,13 +311,21 @@ def _keys_of(data: InputData, column: str, rows: set[int]) -> dict[int, str]:
     return out
 
 
-def _dry_run(data: InputData, plan: Any, args: argparse.Namespace) -> int:
+def _dry_run(data: InputData, plan: Any, args: argparse.Namespace, mode: str) -> int:
+    """Every row checked as the real run checks it, with the same key cell ("" when there is none); a valid row whose
+    key an earlier valid row has too (as Copernica matches keys) says so: the real run writes both, in order."""
     results = list(data.problems)
+    first_of: dict[str, int] = {}
     for batch in data.batches():
         for row in batch.to_pylist():
             c = check_row(row, plan, args.timezone)
-            results.append(RowResult(c.row, c.key, "rejected" if c.reason else "valid", None, c.reason or ""))
-    table = pa.Table.from_pylist([dict(row=r.row, key=r.key, action=r.action, profile_id=r.profile_id,
+            message = c.reason or ""
+            if not c.reason and c.key:
+                first = first_of.setdefault(key_group(c.key), c.row or 0)
+                if first != c.row:
+                    message = _same_key_note(first, mode)
+            results.append(RowResult(c.row, printable(c.key), "rejected" if c.reason else "valid", None, message))
+    table = pa.Table.from_pylist([dict(row=r.row, key=printable(r.key), action=r.action, profile_id=r.profile_id,
                                        message=r.message, load_id="dry-run") for r in results],
                                  schema=RESULTS_SCHEMA)
     table = table.sort_by([("row", "ascending")])
@@ -281,8 +333,23 @@ def _dry_run(data: InputData, plan: Any, args: argparse.Namespace) -> int:
     return _summary(table, args.results, 0.0, None, dry_run=True)
 
 
+def _same_key_note(first: int, mode: str) -> str:
+    if mode == "create":
+        return (f"valid; the same key as row {first}: create mode makes one profile per key, so this row would fail "
+                f"(row {first} creates the profile first)")
+    if mode == "update":
+        return f"valid; the same key as row {first}: this row updates the same profile after row {first}"
+    return f"valid; the same key as row {first}: this row updates the profile row {first} makes (its values win)"
+
+
 def _write_results(table: pa.Table, path: str) -> None:
-    """Write the results whole and private (0600, new folders 0700): they hold the keys, often e-mail addresses."""
+    """Write the results whole and private (0600, new folders 0700): they hold the keys, often e-mail addresses.
+    Keys are written with control characters escaped (printable). An existing results file is kept as
+    `<name>.previous.<ext>` (one generation, also 0600) and the command says so: the results of a run are the
+    only list of the profile IDs it made, and the next run (a failed one, a dry run) must not silently lose it."""
+    if "key" in table.schema.names:
+        keys = [printable(k) for k in table.column("key").to_pylist()]
+        table = table.set_column(table.schema.get_field_index("key"), "key", pa.array(keys, pa.string()))
     tmp = f"{path}.{os.getpid()}.tmp"
     with open_private(tmp, "w") as f:
         f.flush()
@@ -290,7 +357,18 @@ def _write_results(table: pa.Table, path: str) -> None:
         pq.write_table(table, tmp)
     else:
         pacsv.write_csv(table, tmp)
+    if os.path.isfile(path) and os.path.getsize(path) > 0:
+        previous = previous_results_path(path)
+        os.chmod(path, FILE_MODE)
+        os.replace(path, previous)
+        print(f"the previous results in {path} are kept in {previous}", file=sys.stderr)
     os.replace(tmp, path)
+
+
+def previous_results_path(path: str) -> str:
+    """Where the results a run replaces are kept: results.csv -> results.previous.csv."""
+    stem, ext = os.path.splitext(path)
+    return f"{stem}.previous{ext}"
 
 
 def _summary(results: pa.Table, path: str, seconds: float, stopped: tuple[str, str] | None,
@@ -304,7 +382,7 @@ def _summary(results: pa.Table, path: str, seconds: float, stopped: tuple[str, s
     print(("dry run: " if dry_run else "") + ", ".join(parts) + rate + f"; row results in {path}")
     for r in results.filter(pa.compute.is_in(results.column("action"), pa.array(["rejected", "failed"]))) \
             .slice(0, 10).to_pylist():
-        print(f"  row {r['row']} ({r['key']}): {r['action']}: {r['message']}", file=sys.stderr)
+        print(f"  row {r['row']} ({printable(r['key'])}): {r['action']}: {r['message']}", file=sys.stderr)
     if stopped:
         reason, advice = stopped
         print(f"error: {reason}", file=sys.stderr)

@@ -12,7 +12,9 @@ Why it is shaped this way:
   only the rows of this load that have no result; a row with an intent but no result is resolved by asking
   Copernica (create mode) or reported as possibly created by the interrupted run (upsert).
 - Anything wrong with one row (a 400, a value that cannot be sent) is that row's failure; only an outage
-  (retries exhausted) fails the batch, as `DestinationTransientException`, so running again resumes. Any other
+  (retries exhausted) fails the batch, as `DestinationTransientException`, so running again resumes (no further
+  row of the batch is started: each would wait out the retry time too; see `copernica_profiles` for dlt's own
+  retries of the batch). Any other
   stop is a `PushStopped` (terminal) whose message carries its cause and says what to do.
 """
 
@@ -283,6 +285,17 @@ def copernica_profiles(
         base_url: overrides `[sources.copernica]`'s API host.
         auth_url: overrides `[sources.copernica]`'s authentication URL.
         api_version: overrides `[sources.copernica]`'s API version.
+
+    When Copernica stays unavailable past the client's own retries (`[sources.copernica] retry_max_seconds`),
+    the rows of the batch not yet started are left unsent and the batch raises `CopernicaUnavailable`, a
+    `DestinationTransientException`. dlt then puts the job back into the load package and, by default, tries it
+    again in the same run up to `load.raise_on_max_retries` times (5), each try waiting out the client's retry
+    time again, before `pipeline.run()` raises `PipelineStepFailed`; dlt also logs each try with its traceback.
+    The package stays pending either way: the next `pipeline.run()` resumes it, and rows that already have a
+    result are not sent again. To stop at the first outage, as `copernica push-profiles` does, set
+    `raise_on_max_retries = 1` in the pipeline's `[<pipeline name>.load]` config section (or the environment
+    variable `<PIPELINE_NAME>__LOAD__RAISE_ON_MAX_RETRIES=1`). Any other stop raises `PushStopped` (terminal):
+    running again would stop the same way, so its message says what to do.
 
     Returns:
         A dlt destination factory to give to `dlt.pipeline(destination=...)`.

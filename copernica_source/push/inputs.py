@@ -223,11 +223,13 @@ def read_duckdb_input(path: str, table: str | None, query: str | None) -> InputD
         raise InputError(f"{path}: no such DuckDB file")
     if bool(table) == bool(query):
         raise InputError("with --duckdb give exactly one of --table NAME or --query SQL")
-    sql = query or "SELECT * FROM " + ".".join('"' + p.replace('"', '""') + '"' for p in str(table).split("."))
     try:
+        sql = _one_select(query) if query else "SELECT * FROM " + ".".join(
+            '"' + p.replace('"', '""') + '"' for p in str(table).split("."))
         with duckdb.connect(path, read_only=True) as con:
-            columns = [d[0] for d in con.execute(f"SELECT * FROM ({sql}) LIMIT 0").description]
-            rows = con.execute(f"SELECT count(*) FROM ({sql})").fetchall()[0][0]
+            # the newline: a query ending in a -- comment must not comment out the closing parenthesis
+            columns = [d[0] for d in con.execute(f"SELECT * FROM ({sql}\n) LIMIT 0").description]
+            rows = con.execute(f"SELECT count(*) FROM ({sql}\n)").fetchall()[0][0]
     except duckdb.Error as exc:
         raise InputError(f"{path}: {str(exc).splitlines()[0]}") from None
     _check_header(path, columns)
@@ -246,6 +248,20 @@ def read_duckdb_input(path: str, table: str | None, query: str | None) -> InputD
                              "again as it is fails the same way)") from None
 
     return InputData(f"{path}: {query or table}", columns, batches, [], rows)
+
+
+def _one_select(query: str) -> str:
+    """The query's text when it is one SELECT statement (WITH, VALUES, FROM-first included), as DuckDB's parser
+    reads it, without a trailing semicolon; InputError otherwise: it is read as a table, so anything else
+    (DELETE, a second statement, PRAGMA, COPY) would only fail with a puzzling syntax error."""
+    statements = duckdb.extract_statements(query)  # a syntax error is DuckDB's Parser Error, shown as it is
+    kinds = [s.type for s in statements]
+    if kinds != [duckdb.StatementType.SELECT]:
+        names = [str(k.name) for k in kinds]
+        found = (f"this one has {len(names)} statements ({', '.join(names)})" if len(names) > 1
+                 else f"this one is a {names[0]} statement" if names else "this one has no statement")
+        raise InputError(f"--query must be one SELECT statement (it is read as a table); {found}")
+    return str(statements[0].query).strip().rstrip(";").rstrip()
 
 
 def apply_map(data: InputData, pairs: list[str]) -> InputData:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import os
 import threading
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import IO, Any
@@ -60,8 +61,29 @@ def open_private(path: str, mode: str = "a") -> IO[str]:
     return os.fdopen(fd, mode, newline="", encoding="utf-8")
 
 
+_LINE_AND_BIDI = frozenset("\u2028\u2029\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def printable(text: str | None) -> str:
+    """A key as it is shown on the terminal and written to results: control characters (C0, DEL, C1), line
+    separators and bidi overrides escaped as \\x00, \\x1b, \\u202e..., so a key can neither drive the terminal
+    (titles, colours, cursor) nor hide in or break a results file. Other text is unchanged; None is ""."""
+    if not text:
+        return ""
+    if text.isprintable():
+        return text
+    out = []
+    for ch in text:
+        if unicodedata.category(ch) == "Cc" or ch in _LINE_AND_BIDI:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
 def _line(r: RowResult, load_id: str) -> list[Any]:
-    return ["" if r.row is None else r.row, "" if r.key is None else r.key, r.action,
+    return ["" if r.row is None else r.row, printable(r.key), r.action,
             "" if r.profile_id is None else r.profile_id, r.message, load_id]
 
 

@@ -63,7 +63,8 @@ class ProfileWriter:
         """Send the valid rows (rows of one key in order, keys side by side); rejected rows are only reported.
         Each row's result goes to the journal as it completes; rows of this load that already have a result (a
         batch replayed after a kill) are not sent again. Raises IncompleteBatch after the batch settles if
-        Copernica was unavailable (or refused the token) for some row: no other error stops a batch."""
+        Copernica was unavailable (or refused the token) for some row: rows not started by then are left without a
+        result (the next run sends them); no other error stops a batch."""
         self.check_selector()
         results: list[RowResult | None] = [None] * len(checked)
         groups: dict[str, list[int]] = {}
@@ -82,9 +83,19 @@ class ProfileWriter:
             else:
                 groups.setdefault(key_group(c.key or ""), []).append(i)
 
+        # after an outage (or a refused token) no further row is started: each would wait out the client's whole
+        # retry time for nothing. The rows left have no result, so the next run sends them.
+        stop = threading.Event()
+
         def run_group(indices: list[int]) -> None:
             for i in indices:
-                record(i, self.write_one(checked[i], journal))
+                if stop.is_set():
+                    return
+                try:
+                    record(i, self.write_one(checked[i], journal))
+                except BaseException:
+                    stop.set()
+                    raise
 
         futures = [self._pool.submit(run_group, idx) for idx in groups.values()]
         outage: BaseException | None = None

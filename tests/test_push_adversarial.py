@@ -363,8 +363,9 @@ def test_control_characters_in_keys_are_escaped_on_the_terminal_and_in_the_resul
     assert len(puts(sim)) == 2  # the valid row, once per real run: the others are never sent
 
 
+# (a PRAGMA is not here: DuckDB 1.x rewrites the read-only ones into a SELECT, which is then read as a table)
 @pytest.mark.parametrize("query", ["DELETE FROM audience", "SELECT * FROM audience; DROP TABLE audience",
-                                   "PRAGMA show_tables", " ; "])
+                                   "CALL pragma_version()", " ; "])
 def test_a_query_that_is_not_one_select_is_refused_in_plain_words(sim: Any, tmp_path: Path, query: str,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     t = field_names(sim)

@@ -42,11 +42,21 @@ CHECK_RETRY_SECONDS = 60.0  # interactive: a minute of retries through 429/5xx s
 CHECK_TIMEOUT_SECONDS = 15.0  # each check asks a page of at most 1000 IDs or rows: a host silent this long is down
 FOUND_WIDTH = 72
 
+EXAMPLES = """\
+examples:
+  copernica check                                    # the account in [sources.copernica]
+  copernica check --json > check.json                # the same findings for a script or a bug report
+  SOURCES__COPERNICA__PRODUCTS=html copernica check  # check the html product only
+  copernica simulator --port 8080 &                  # then point base_url/auth_url at it and run check
+"""
+
 
 def add_check_command(commands: Any) -> None:
     p = commands.add_parser("check", help="check the token and how the account answers (read-only)",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--json", action="store_true", help="print the findings as JSON instead of lines")
+                            description=__doc__, epilog=EXAMPLES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--json", action="store_true",
+                   help="print the findings as one JSON document instead of lines (default: lines)")
     p.set_defaults(run=run_check)
 
 

@@ -21,20 +21,34 @@ from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, duckdb_desti
 
 DEFAULT_OUTPUT = "copernica_data_requests"
 
+EXAMPLES = """\
+examples:
+  copernica data-request --email jan@example.com --wait      # request, wait, write the file
+  copernica data-request --profile 1234,5678                 # request only; a later --pending run delivers
+  copernica data-request --pending --wait                    # deliver what earlier runs left pending
+  copernica data-request --file subjects.txt --output ./gdpr --wait --timeout 600
+"""
+
 
 def add_data_request_command(commands: Any) -> None:
     p = commands.add_parser("data-request", help="GDPR: request, wait for and deliver what Copernica holds on people",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                            description=__doc__, epilog=EXAMPLES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", action="append", default=[], metavar="ID", help="profile ID (repeat or comma-separate)")
-    p.add_argument("--subprofile", action="append", default=[], metavar="ID", help="subprofile ID")
-    p.add_argument("--email", action="append", default=[], metavar="ADDRESS", help="e-mail address")
+    p.add_argument("--subprofile", action="append", default=[], metavar="ID",
+                   help="subprofile ID (repeat or comma-separate)")
+    p.add_argument("--email", action="append", default=[], metavar="ADDRESS",
+                   help="e-mail address (repeat or comma-separate)")
     p.add_argument("--file", action="append", default=[], metavar="PATH",
                    help="subjects, one a line: profile:ID, subprofile:ID, email:ADDRESS or a bare address")
     p.add_argument("--pending", action="store_true",
                    help="also check every request earlier runs left pending; alone (no subjects) it waits for them")
-    p.add_argument("--report", default=None, help="e-mail address or URL Copernica also sends the file to")
-    p.add_argument("--wait", action="store_true", help="poll (with backoff) until the data is available")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds to wait at most (default 3600)")
+    p.add_argument("--report", default=None,
+                   help="e-mail address or URL Copernica also sends the file to (default: none)")
+    p.add_argument("--wait", action="store_true",
+                   help="poll (with backoff) until the data is available (default: request and report the status once)")
+    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                   help=f"seconds --wait waits at most (default {DEFAULT_TIMEOUT:g})")
     p.add_argument("--output", default=None, metavar="DIR",
                    help="write each subject's JSON file into DIR, owner-only (default without --store-data: "
                         f"./{DEFAULT_OUTPUT})")
@@ -43,7 +57,8 @@ def add_data_request_command(commands: Any) -> None:
     p.add_argument("--no-store-data", dest="store_data", action="store_false",
                    help="the default, kept for older scripts: the table tracks requests only")
     p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
-    p.add_argument("--duckdb-file", default=DUCKDB_FILE, help="DuckDB file for --destination duckdb")
+    p.add_argument("--duckdb-file", default=DUCKDB_FILE,
+                   help=f"DuckDB file for --destination duckdb (default {DUCKDB_FILE})")
     p.add_argument("--dataset", default=DEFAULT_DATASET, help=f"dataset (schema) name (default {DEFAULT_DATASET})")
     p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("the pending request IDs"))
     p.add_argument("--api-version", type=int, choices=(1, 4), default=None, help="REST API version (default 4)")

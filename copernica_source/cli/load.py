@@ -17,6 +17,7 @@ from dlt.common.runtime.collector import LogCollector
 from dlt.common.typing import TRefreshMode
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from copernica_source.cli.tables import select_resources
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import copernica_cause, root_message
 from copernica_source.run_lock import run_lock
@@ -75,9 +76,34 @@ class StepProgress(LogCollector):
         release_freed_memory()
 
 
+LOAD_DESCRIPTION = """\
+`copernica load`: read Copernica (emailings, statistics, destinations, engagement events, the account's
+structure, profiles and subprofiles) and load it into DuckDB or any dlt destination, incrementally: each run
+reads what is new since the last one (dlt state in the pipeline's folder) and merges it on the tables' keys.
+Then prints one line per table (rows read this run, rows in the table) and any deletions held back.
+
+Settings come from [sources.copernica] (.dlt/config.toml, .dlt/secrets.toml) or SOURCES__COPERNICA__<KEY>;
+--products, --database-ids, --lookback-days, --start-date and --end-date override them for this run.
+`copernica tables` lists the tables; exit status 0 loaded, 1 failed, 2 bad arguments.
+"""
+
+LOAD_EXAMPLES = """\
+examples:
+  copernica load --demo                              # the bundled simulator, no account needed
+  copernica load                                     # everything, into copernica.duckdb
+  copernica load --resources html_clicks,profiles_customers --products html
+  copernica load --database-ids 1,4 --lookback-days 7
+  copernica load --start-date 2024-01-01 --end-date 2024-02-01   # a backfill; incremental state kept
+"""
+
+
 def add_load_command(commands: Any) -> None:
-    p = commands.add_parser("load", help="load Copernica into DuckDB or any dlt destination")
-    p.add_argument("--demo", action="store_true", help="start the bundled simulator and load it (no account needed)")
+    p = commands.add_parser("load", help="load Copernica into DuckDB or any dlt destination",
+                            description=LOAD_DESCRIPTION, epilog=LOAD_EXAMPLES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--demo", action="store_true",
+                   help="start the bundled simulator and load it (no account needed; default: load the account "
+                        "in [sources.copernica])")
     p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
     p.add_argument("--duckdb-file", default=None,
                    help=f"DuckDB file for --destination duckdb (default {DUCKDB_FILE}; {DEMO_DUCKDB_FILE} with --demo)")
@@ -85,17 +111,50 @@ def add_load_command(commands: Any) -> None:
                    help=f"DuckDB memory for the load step (default {DUCKDB_MEMORY_LIMIT}; 'none' for DuckDB's default)")
     p.add_argument("--dataset", default=DEFAULT_DATASET,
                    help=f"dataset (schema) name in the destination (default {DEFAULT_DATASET})")
-    p.add_argument("--pipeline-name", default=DEFAULT_PIPELINE, help="dlt pipeline name (its state: cursors)")
+    p.add_argument("--pipeline-name", default=DEFAULT_PIPELINE,
+                   help=f"dlt pipeline name: names the folder that holds its state, the cursors "
+                        f"(default {DEFAULT_PIPELINE}; {DEMO_PIPELINE} with --demo)")
     p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (cursors)"))
-    p.add_argument("--resources", default=None, help="comma-separated table names, e.g. html_clicks,html_emailings")
-    p.add_argument("--start-date", default=None, help="load from this date (YYYY-MM-DD[ HH:MM:SS], Copernica time)")
-    p.add_argument("--end-date", default=None, help="load up to this date: a backfill that keeps incremental state")
+    p.add_argument("--resources", default=None, metavar="NAMES",
+                   help="comma-separated resource or table names to load, e.g. html_clicks,profiles_customers "
+                        "(a profiles_<db> / subprofiles_<db>_<col> table selects the profiles / subprofiles "
+                        "resource; `copernica tables` lists them; default: all)")
+    p.add_argument("--products", default=None, metavar="LIST",
+                   help="mail products whose engagement tables are loaded, comma-separated: html, draganddrop "
+                        "(default: the products setting, else both)")
+    p.add_argument("--database-ids", default=None, metavar="IDS",
+                   help="comma-separated database IDs: limit the structure, profile and subprofile tables to "
+                        "them (default: the database_ids setting, else all databases)")
+    p.add_argument("--lookback-days", type=float, default=None, metavar="DAYS",
+                   help="re-read window for late draganddrop events and destinations (default: the lookback_days "
+                        "setting, else 3)")
+    p.add_argument("--start-date", default=None,
+                   help="load from this date (YYYY-MM-DD[ HH:MM:SS], Copernica time; default: where the last run "
+                        "ended, or everything on the first run)")
+    p.add_argument("--end-date", default=None,
+                   help="load up to this date: a backfill that keeps incremental state (default: up to now)")
     p.add_argument("--full-refresh", action="store_true",
                    help="drop this source's tables and state (only the --resources ones, if given), load everything")
     p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="when another run of this pipeline is in progress, wait this long for it (default: refuse)")
     p.add_argument("--demo-events", type=int, default=DEMO_EVENTS, help=argparse.SUPPRESS)
     p.set_defaults(run=run_load)
+
+
+def source_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The source settings given as flags: only those, so config and env vars still supply the others."""
+    kwargs: dict[str, Any] = {}
+    if args.start_date:
+        kwargs["start_date"] = args.start_date
+    if args.end_date:
+        kwargs["end_date"] = args.end_date
+    if args.products is not None:
+        kwargs["products"] = [p.strip() for p in args.products.split(",") if p.strip()]
+    if args.database_ids is not None:
+        kwargs["database_ids"] = args.database_ids  # text "1,4": the source reads it as config text, with its errors
+    if args.lookback_days is not None:
+        kwargs["lookback_days"] = args.lookback_days
+    return kwargs
 
 
 @contextlib.contextmanager
@@ -150,19 +209,16 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
     demo: contextlib.AbstractContextManager[dict[str, Any]] = (
         _demo_simulator(args.demo_events) if args.demo else contextlib.nullcontext({}))
     with demo as connection:
-        kwargs: dict[str, Any] = dict(connection)
-        if args.start_date:
-            kwargs["start_date"] = args.start_date
-        if args.end_date:
-            kwargs["end_date"] = args.end_date
-        source = copernica_source(**kwargs)
+        source = copernica_source(**dict(connection), **source_settings(args))
         if args.resources:
             wanted = [r.strip() for r in args.resources.split(",") if r.strip()]
-            unknown = sorted(set(wanted) - set(source.resources))
-            if unknown:
-                print(f"error: unknown resources {unknown}; choose from {sorted(source.resources)}", file=sys.stderr)
+            selection = select_resources(wanted, source.resources)
+            for note in selection.notes:
+                print(note, file=sys.stderr)
+            if selection.error:
+                print(f"error: {selection.error}", file=sys.stderr)
                 return 2
-            source = source.with_resources(*wanted)
+            source = source.with_resources(*selection.resources)
         destination: Any = args.destination
         if destination == "duckdb":
             limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit

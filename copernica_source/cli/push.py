@@ -112,30 +112,50 @@ def _format_of(path: str) -> str:
 
 
 # -- the command --------------------------------------------------------------------------------------------
+EXAMPLES = """\
+examples:
+  copernica push-profiles --input people.csv --database customers --key email --dry-run
+  copernica push-profiles --input people.csv --database customers --key email
+  copernica push-profiles --duckdb copernica.duckdb --query "SELECT email, city FROM crm" --database 4 --key email
+  copernica push-profiles --input new.parquet --database customers --key customerid --mode create \\
+      --map cust_no=customerid --interests hobbies
+"""
+
+
 def add_push_profiles_command(commands: Any) -> None:
     p = commands.add_parser("push-profiles", help="create or update Copernica profiles from a file or DuckDB",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                            description=__doc__, epilog=EXAMPLES,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", metavar="PATH", help="CSV, Parquet or JSON lines file")
+    src.add_argument("--input", metavar="PATH", help="CSV, TSV, Parquet or JSON lines file to push (this or --duckdb)")
     src.add_argument("--duckdb", metavar="PATH", help="DuckDB file (with --table or --query)")
-    p.add_argument("--table", help="table (or view) in the DuckDB file")
+    p.add_argument("--table", help="table (or view) in the DuckDB file to push (this or --query)")
     p.add_argument("--query", help="one SELECT statement on the DuckDB file")
     p.add_argument("--format", choices=["csv", "tsv", "parquet", "jsonl"], help="input format (default: from the name)")
-    p.add_argument("--database", help="database ID or name (or destination.copernica_profiles.database)")
-    p.add_argument("--key", help="field that identifies a profile, e.g. email or customerid")
+    p.add_argument("--database",
+                   help="database ID or name to push into (default: destination.copernica_profiles.database)")
+    p.add_argument("--key", help="field that identifies a profile, e.g. email or customerid "
+                                 "(default: destination.copernica_profiles.key)")
     p.add_argument("--mode", choices=MODES, default=None,
                    help="upsert (default): update or create; create: only new keys; update: only existing keys")
-    p.add_argument("--map", action="append", default=[], metavar="SRC=DST", help="rename a column to a field")
-    p.add_argument("--interests", metavar="COLUMN", help="column with interests: a list or comma-separated text")
-    p.add_argument("--ignore-unknown-columns", action="store_true", help="skip columns that are not fields")
-    p.add_argument("--dry-run", action="store_true", help="check every row, write nothing")
+    p.add_argument("--map", action="append", default=[], metavar="SRC=DST",
+                   help="rename a column to a field (repeatable; default: columns are fields)")
+    p.add_argument("--interests", metavar="COLUMN",
+                   help="column with interests: a list or comma-separated text (default: none)")
+    p.add_argument("--ignore-unknown-columns", action="store_true",
+                   help="skip columns that are not fields (default: refuse them)")
+    p.add_argument("--dry-run", action="store_true", help="check every row, write nothing (default: push)")
     p.add_argument("--concurrency", type=_positive_int, default=None,
                    help=f"requests at once (default {DEFAULT_CONCURRENCY})")
-    p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE, help="rows per checkpoint")
+    p.add_argument("--batch-size", type=_positive_int, default=DEFAULT_BATCH_SIZE,
+                   help=f"rows per checkpoint (default {DEFAULT_BATCH_SIZE})")
     p.add_argument("--results", metavar="PATH", default=DEFAULT_RESULTS,
-                   help="per-row results, .csv or .parquet (a file it replaces is kept as NAME.previous.EXT)")
-    p.add_argument("--timezone", default="Europe/Amsterdam", help="zone Copernica's date-times are in")
-    p.add_argument("--pipeline-name", default="copernica_push_profiles")
+                   help=f"per-row results, .csv or .parquet (a file it replaces is kept as NAME.previous.EXT; "
+                        f"default {DEFAULT_RESULTS})")
+    p.add_argument("--timezone", default="Europe/Amsterdam",
+                   help="zone Copernica's date-times are in (default Europe/Amsterdam)")
+    p.add_argument("--pipeline-name", default="copernica_push_profiles",
+                   help="dlt pipeline name: names the folder of an interrupted push (default copernica_push_profiles)")
     p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (an interrupted push)"))
     p.add_argument("--discard-pending", action="store_true",
                    help="drop an interrupted push (of this input or another) and start afresh")

@@ -11,11 +11,18 @@ from .config import ALL_FAULT_KINDS, SimulatorConfig
 from .quirks import PROFILES, SWITCHES, describe
 from .simulator import Simulator
 
+EXAMPLES = """\
+examples:
+  copernica simulator --port 8080                  # prints base_url=... auth_url=... access_token=...
+  copernica simulator --port 0 --events 200000     # a free port, a bigger account
+  copernica simulator --quirks strict --fault-rate 0.05 --latency-ms 50
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     d = SimulatorConfig()
     p = argparse.ArgumentParser(prog="copernica simulator", description="Serve a simulated Copernica REST API.",
-                                epilog="quirks: readings of the API pages' open questions\n" + describe(),
+                                epilog=EXAMPLES + "\nquirks: readings of the API pages' open questions\n" + describe(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default=d.host)
     p.add_argument("--port", type=int, default=8080, help="0 picks a free port")

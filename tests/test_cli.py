@@ -157,3 +157,18 @@ def test_bad_flag_values_are_refused_with_one_line(load: Callable[..., Any]) -> 
     assert code == 1 and "products: unknown ['mobile']" in err
     code, _, err, _ = load("--database-ids", "one")
     assert code == 1 and "database_ids must be a list of numeric IDs" in err
+
+
+def test_tables_piped_into_head_ends_quietly() -> None:
+    """`copernica tables | head -1`: the reader leaves early; no traceback lands in a scheduler's log. The pipe's
+    read end is closed before the command writes, so every run meets the broken pipe."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "copernica_source.cli", "tables"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err

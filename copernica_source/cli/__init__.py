@@ -6,6 +6,7 @@ SOURCES__COPERNICA__<KEY> environment variables); `copernica COMMAND --help` des
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -80,6 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `copernica tables | head`: the reader is gone, so is the rest of the output
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
 
 
 def pipeline_name_error_line(exc: InvalidPipelineName) -> str:

@@ -48,9 +48,9 @@ def engagement_resources(account: Account, product: str) -> list[DltResource]:
 
 
 def _hints(product: str, spec: TableSpec) -> dict[str, Any]:
-    # keyset ranges never overlap within a run, so the merge may skip its de-duplication pass (a sort of the
-    # whole load); windows overlap at their boundaries and keep it
-    merge: dict[str, Any] = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": spec.cursor == "id"}
+    # the merge keeps its de-duplication pass for every table: keyset ranges never overlap within a run, but a load
+    # killed after a staging job's SQL committed runs that job again on resume, and only the pass removes the copy
+    merge: dict[str, Any] = {"disposition": "merge", "strategy": "delete-insert"}
     return {
         "name": f"{product}_{spec.name}",
         "primary_key": list(spec.primary_key),

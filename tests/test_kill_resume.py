@@ -130,7 +130,9 @@ from copernica_source.cli import main
 complete_job = PackageStorage.complete_job
 
 def complete_then_die(self, load_id, file_name):
-    if file_name.startswith("html_emailings."):
+    # the emailings' staged rows are committed, not yet marked done; the deliveries' jobs, loading beside them, are
+    # caught at whatever point they reached (before the de-duplication pass stayed on, 4 runs in 6 doubled them)
+    if file_name.startswith("html_emailings.") and file_name.endswith(".parquet"):
         os.kill(os.getpid(), signal.SIGKILL)
     return complete_job(self, load_id, file_name)
 
@@ -139,8 +141,9 @@ main(sys.argv[1:])
 """
 
 
+@pytest.mark.parametrize("attempt", range(3))  # the deliveries' state at the kill varies from run to run
 def test_copernica_load_after_a_kill_in_the_load_step_finishes_it_and_reads_what_is_new(
-        copernica_simulator_factory: Any, tmp_path: Path) -> None:
+        copernica_simulator_factory: Any, tmp_path: Path, attempt: int) -> None:
     """dlt's run() alone would only finish the interrupted package and read nothing new (a schedule slot lost)."""
     sim = copernica_simulator_factory(**SMALL)
     c = connection(sim)
@@ -160,4 +163,5 @@ def test_copernica_load_after_a_kill_in_the_load_step_finishes_it_and_reads_what
     con = duckdb.connect(str(tmp_path / "k.duckdb"), read_only=True)
     got = sorted(r[0] for r in con.execute("SELECT id FROM copernica_data.html_deliveries").fetchall())
     assert got == sorted(int(r["ID"]) for r in sim.dataset.rows("html/deliveries"))
-    assert con.execute("SELECT count(*) - count(DISTINCT id) FROM copernica_data.html_emailings").fetchone() == (0,)
+    # a keyset table too: its merge must remove the copy the re-run job staged
+    assert con.execute("SELECT count(*) - count(DISTINCT id) FROM copernica_data.html_deliveries").fetchone() == (0,)

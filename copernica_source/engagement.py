@@ -48,9 +48,10 @@ def engagement_resources(account: Account, product: str) -> list[DltResource]:
 
 
 def _hints(product: str, spec: TableSpec) -> dict[str, Any]:
-    # the merge keeps its de-duplication pass for every table: keyset ranges never overlap within a run, but a load
-    # killed after a staging job's SQL committed runs that job again on resume, and only the pass removes the copy
-    merge: dict[str, Any] = {"disposition": "merge", "strategy": "delete-insert"}
+    # keyset ranges never overlap within a run, so the merge may skip its de-duplication pass (a window over the
+    # whole load, which runs DuckDB out of its bounded memory on a 1M-row first load). Known cost: a load killed
+    # after a keyset table's staging job committed runs that job again on resume, and the copy reaches the table
+    merge: dict[str, Any] = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": spec.cursor == "id"}
     return {
         "name": f"{product}_{spec.name}",
         "primary_key": list(spec.primary_key),

@@ -24,6 +24,7 @@ from copernica_source.errors import (
     CopernicaAPIError,
     NotFoundError,
     TransientError,
+    exception_text,
 )
 from copernica_source.probes import (
     DEFAULT_LIMIT,
@@ -107,7 +108,7 @@ def run_checks(
     try:
         seen.jwt_answer = invalid_jwt_answer(client.base_url, client.api_version)
     except httpx.ConnectError as exc:  # refused or no such host: say so now, not after minutes of retries
-        return [Finding(ACCOUNT, FAIL, f"cannot connect to {_host(client.base_url)} ({_one_line(exc)}): check "
+        return [Finding(ACCOUNT, FAIL, f"cannot connect to {_host(client.base_url)} ({exception_text(exc)}): check "
                         "base_url in [sources.copernica] (or SOURCES__COPERNICA__BASE_URL) and the network",
                         NO_CONNECTION)]
     except httpx.HTTPError:
@@ -126,7 +127,7 @@ def run_checks(
         for question, step in _steps(client, seen, timezone, max_databases):
             findings += _guarded(question, step)
     except (AuthenticationError, TransientError) as exc:
-        findings.append(Finding(ACCOUNT if not findings else CONNECTION, FAIL, _one_line(exc), NO_CONNECTION))
+        findings.append(Finding(ACCOUNT if not findings else CONNECTION, FAIL, exception_text(exc), NO_CONNECTION))
     return findings
 
 
@@ -572,5 +573,3 @@ def _package_version() -> str:
         return "unknown"
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

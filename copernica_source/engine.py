@@ -32,7 +32,13 @@ import pyarrow.json as pa_json
 
 from copernica_source.arrow_rows import Schema, rows_to_arrow, struct_to_arrow
 from copernica_source.client import CopernicaClient, cut_short
-from copernica_source.errors import CopernicaError, FilterIgnoredError, NotFoundError, UnexpectedAnswerError
+from copernica_source.errors import (
+    CopernicaError,
+    FilterIgnoredError,
+    NotFoundError,
+    UnexpectedAnswerError,
+    exception_text,
+)
 from copernica_source.probes import rows_of
 from copernica_source.timefmt import COPERNICA_TIME
 
@@ -161,7 +167,7 @@ class Reader:
             raise
         except (pa.ArrowException, TypeError, ValueError, OverflowError, KeyError, AttributeError) as exc:
             raise UnexpectedAnswerError(
-                f"{where(task)}: an answer that cannot be typed ({type(exc).__name__}: {_one_line(exc)}); "
+                f"{where(task)}: an answer that cannot be typed ({type(exc).__name__}: {exception_text(exc)[:300]}); "
                 f"{NOTHING_MOVED}"
             ) from exc
 
@@ -252,10 +258,6 @@ MAX_ID = 2**62
 def where(task: Task) -> str:
     """The path and page of a task, for error messages."""
     return task.path if task.kind == "object" else f"{task.path} (page start={task.start})"
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
 
 
 def _kind(value: Any) -> str:

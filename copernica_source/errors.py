@@ -97,5 +97,18 @@ def root_message(exc: BaseException, limit: int = 400) -> str:
     """The innermost exception of the chain on one line, "Type: text" (at most `limit` characters of text): a
     wrapper says where it failed, the root says why."""
     *_, root = causes(exc)
-    text = " ".join(str(root).split())
+    text = exception_text(root)
     return f"{type(root).__name__}: {text[:limit]}" if text else type(root).__name__
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one short line (at most `limit` characters) that always says what it was, even when its
+    text is empty."""
+    text = exception_text(exc)
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def exception_text(exc: BaseException) -> str:
+    """An exception's text on one line (its whitespace runs squeezed), without its type."""
+    return " ".join(str(exc).split())

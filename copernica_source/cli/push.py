@@ -34,7 +34,14 @@ from dlt.common.configuration.providers import EnvironProvider
 from dlt.common.pipeline import get_dlt_pipelines_dir
 from dlt.pipeline.exceptions import PipelineStepFailed
 
-from copernica_source.errors import AuthenticationError, ConfigurationError, CopernicaError, TransientError, causes
+from copernica_source.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    CopernicaError,
+    TransientError,
+    causes,
+    one_line,
+)
 from copernica_source.push.destination import (
     DEFAULT_BATCH_SIZE,
     FIX_TOKEN,
@@ -66,7 +73,7 @@ from copernica_source.push.journal import (
     read_results,
 )
 from copernica_source.push.validation import ROW_COLUMN, RowPlan, check_row, key_group, plan_columns
-from copernica_source.push.writer import DEFAULT_CONCURRENCY, MODES, fetch_database, one_line
+from copernica_source.push.writer import DEFAULT_CONCURRENCY, MODES, fetch_database
 from copernica_source.settings import client_from_config, pipelines_dir_help
 
 TABLE_NAME = "profiles"

@@ -34,7 +34,7 @@ from dlt.common.storages.load_package import load_package_state
 from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.destinations import destination as DestinationFactory
 
-from copernica_source.errors import AuthenticationError, ConfigurationError, TransientError
+from copernica_source.errors import AuthenticationError, ConfigurationError, TransientError, one_line
 from copernica_source.push.journal import Journal
 from copernica_source.push.validation import ROW_COLUMN, CheckedRow, Database, RowPlan, check_row, plan_columns
 from copernica_source.push.writer import (
@@ -44,7 +44,6 @@ from copernica_source.push.writer import (
     Mode,
     ProfileWriter,
     fetch_database,
-    one_line,
 )
 from copernica_source.settings import client_from_config
 

@@ -18,6 +18,7 @@ from copernica_source.errors import (
     CopernicaAPIError,
     NotFoundError,
     TransientError,
+    one_line,
 )
 from copernica_source.probes import rows_of
 from copernica_source.push.journal import Journal, RowResult
@@ -268,13 +269,6 @@ class _Attempt:
         if self.journal is not None:
             self.journal.intend(self.row.row, self.row.key)
         self.sent = True
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one short line that always says what it was, even when its text is empty."""
-    text = " ".join(str(exc).split())
-    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _same_key(stored: str, wanted: str) -> bool:

@@ -1,4 +1,4 @@
-"""`copernica load | tables | check | push-profiles | data-request | simulator`: the command line.
+"""`copernica load | models | tables | check | push-profiles | data-request | simulator`: the command line.
 
 Each command reads the same `[sources.copernica]` settings (.dlt/config.toml, .dlt/secrets.toml or
 SOURCES__COPERNICA__<KEY> environment variables); `copernica COMMAND --help` describes one command."""
@@ -56,10 +56,12 @@ def main(argv: list[str] | None = None) -> int:
     from copernica_source.cli.check import add_check_command
     from copernica_source.cli.data_request import add_data_request_command
     from copernica_source.cli.load import add_load_command
+    from copernica_source.cli.models import add_models_command
     from copernica_source.cli.push import add_push_profiles_command
     from copernica_source.cli.tables import add_tables_command
 
     add_load_command(commands)
+    add_models_command(commands)
     add_tables_command(commands)
     add_push_profiles_command(commands)
     add_data_request_command(commands)
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     except InvalidPipelineName as exc:
         print(f"error: {pipeline_name_error_line(exc)}", file=sys.stderr)
         return 1
-    except CopernicaError as exc:
+    except CopernicaError as exc:  # ModelsError included
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except ConfigurationException as exc:

@@ -17,23 +17,17 @@ from dlt.common.runtime.collector import LogCollector
 from dlt.common.typing import TRefreshMode
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from copernica_source.cli.models import add_models_arguments, build_and_print
+from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args
 from copernica_source.cli.tables import select_resources
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import copernica_cause, root_message
+from copernica_source.models import models_installed
 from copernica_source.run_lock import run_lock
-from copernica_source.settings import (
-    DEFAULT_DATASET,
-    DUCKDB_FILE,
-    DUCKDB_MEMORY_LIMIT,
-    duckdb_destination,
-    pipelines_dir_help,
-)
+from copernica_source.settings import DUCKDB_MEMORY_LIMIT
 from copernica_source.source import copernica_source
 
 DEMO_EVENTS = 20_000
-DEFAULT_PIPELINE = "copernica"
-DEMO_PIPELINE = "copernica_demo"
-DEMO_DUCKDB_FILE = "copernica_demo.duckdb"  # the demo never writes into a real account's tables
 
 
 def use_system_allocator() -> None:
@@ -101,20 +95,10 @@ def add_load_command(commands: Any) -> None:
     p = commands.add_parser("load", help="load Copernica into DuckDB or any dlt destination",
                             description=LOAD_DESCRIPTION, epilog=LOAD_EXAMPLES,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--demo", action="store_true",
-                   help="start the bundled simulator and load it (no account needed; default: load the account "
-                        "in [sources.copernica])")
-    p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
-    p.add_argument("--duckdb-file", default=None,
-                   help=f"DuckDB file for --destination duckdb (default {DUCKDB_FILE}; {DEMO_DUCKDB_FILE} with --demo)")
+    add_pipeline_arguments(p, demo_help="start the bundled simulator and load it (no account needed; default: "
+                                        "load the account in [sources.copernica])")
     p.add_argument("--duckdb-memory-limit", default=DUCKDB_MEMORY_LIMIT,
                    help=f"DuckDB memory for the load step (default {DUCKDB_MEMORY_LIMIT}; 'none' for DuckDB's default)")
-    p.add_argument("--dataset", default=DEFAULT_DATASET,
-                   help=f"dataset (schema) name in the destination (default {DEFAULT_DATASET})")
-    p.add_argument("--pipeline-name", default=DEFAULT_PIPELINE,
-                   help=f"dlt pipeline name: names the folder that holds its state, the cursors "
-                        f"(default {DEFAULT_PIPELINE}; {DEMO_PIPELINE} with --demo)")
-    p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (cursors)"))
     p.add_argument("--resources", default=None, metavar="NAMES",
                    help="comma-separated resource or table names to load, e.g. html_clicks,profiles_customers "
                         "(a profiles_<db> / subprofiles_<db>_<col> table selects the profiles / subprofiles "
@@ -137,6 +121,10 @@ def add_load_command(commands: Any) -> None:
                    help="drop this source's tables and state (only the --resources ones, if given), load everything")
     p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="when another run of this pipeline is in progress, wait this long for it (default: refuse)")
+    p.add_argument("--models", action="store_true",
+                   help="after a successful load, build and test the analyst models (as `copernica models` does; "
+                        "always on with --demo when dbt is installed)")
+    add_models_arguments(p)
     p.add_argument("--demo-events", type=int, default=DEMO_EVENTS, help=argparse.SUPPRESS)
     p.set_defaults(run=run_load)
 
@@ -219,21 +207,12 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
                 print(f"error: {selection.error}", file=sys.stderr)
                 return 2
             source = source.with_resources(*selection.resources)
-        destination: Any = args.destination
-        if destination == "duckdb":
-            limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit
-            path = args.duckdb_file or (DEMO_DUCKDB_FILE if args.demo else DUCKDB_FILE)
-            destination = duckdb_destination(path, limit)
-        pipeline_name = args.pipeline_name
-        if args.demo and pipeline_name == DEFAULT_PIPELINE:
-            pipeline_name = DEMO_PIPELINE  # the demo never touches the state of a real account's pipeline
-        pipeline = dlt.pipeline(
-            pipeline_name=pipeline_name,
-            destination=destination,
-            dataset_name=args.dataset,
-            pipelines_dir=args.pipelines_dir,
+        limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit
+        pipeline = pipeline_from_args(
+            args, memory_limit=limit,
             progress=StepProgress(log_period=5.0, logger=sys.stderr, dump_system_stats=False),  # dlt.progress.log
         )
+        pipeline_name = pipeline.pipeline_name
         # one run per pipeline: a second one would extract everything again and race for the state
         with run_lock(pipeline.pipelines_dir, pipeline_name, args.wait_for_lock):
             try:
@@ -256,6 +235,8 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
     _print_summary(pipeline, time.monotonic() - started, CopernicaClient.total_requests() - requests_before)
     for line in held_back.lines:
         print(f"held back: {line}")
+    if args.models or (args.demo and models_installed()):
+        return build_and_print(pipeline, args)
     return 0
 
 

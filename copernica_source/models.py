@@ -1,0 +1,214 @@
+"""The analyst layer: build the dbt package shipped inside copernica_source against a pipeline's dataset.
+
+dlt's dbt runner does the work (it hands the pipeline's destination credentials to dbt through environment
+variables, so no profiles file is written by hand); this module only chooses the package, the profile and the
+variables, keeps dbt off the network, and turns dbt's results into one outcome a command can print.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import sys
+import types
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import dlt
+
+from copernica_source.errors import CopernicaError
+
+PACKAGE_DIR = Path(__file__).parent / "dbt_package"
+"""The dbt project (models, seed, macros, docs, tests); it ships in the wheel."""
+
+MODELS = ("copernica__emailings", "copernica__events", "copernica__recipients", "copernica__links",
+          "copernica__profiles", "copernica__daily")
+DEFAULT_TIMEZONE = "Europe/Amsterdam"
+_OWN_PROFILES = ("duckdb", "postgres")  # the others use dlt's profiles.yml
+_COPY_SKIP = ("target", "logs", "dbt_packages")
+
+
+class ModelsError(CopernicaError):
+    """The models could not be built: dbt is missing, or a model failed to build."""
+
+
+@dataclass(frozen=True)
+class NodeOutcome:
+    """One dbt node (a model or a test) and how it went."""
+
+    name: str
+    status: str
+    message: str
+    seconds: float
+
+    @property
+    def failed(self) -> bool:
+        return self.status in ("error", "fail", "runtime error")
+
+
+@dataclass
+class ModelsOutcome:
+    """What one build did: the models built, the tests run, and dbt's own output for when something failed."""
+
+    models: list[NodeOutcome] = field(default_factory=list)
+    tests: list[NodeOutcome] = field(default_factory=list)
+    dataset: str = ""
+    log: str = ""
+
+    @property
+    def failed_tests(self) -> list[NodeOutcome]:
+        return [t for t in self.tests if t.failed]
+
+    @property
+    def warned_tests(self) -> list[NodeOutcome]:
+        return [t for t in self.tests if t.status == "warn"]
+
+    @property
+    def ok(self) -> bool:
+        return not any(n.failed for n in self.models) and not self.failed_tests
+
+
+def models_installed() -> bool:
+    """Whether dbt (the [models] extra) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("dbt") is not None and importlib.util.find_spec("dbt.adapters") is not None
+
+
+def account_timezone() -> str:
+    """The source's `timezone` setting (the account's zone), as `copernica load` reads it."""
+    value = dlt.config.get("sources.copernica.timezone", str)
+    return str(value) if value else DEFAULT_TIMEZONE
+
+
+def build_models(pipeline: dlt.Pipeline, *, timezone: str | None = None, run_tests: bool = True,
+                 full_refresh: bool = False) -> ModelsOutcome:
+    """Build the models (and the error-type seed) in the pipeline's dataset, then run their tests.
+
+    Args:
+        pipeline: the pipeline `copernica load` ran; its destination and dataset are where the raw tables are
+            and where the models are built.
+        timezone: the account's time zone for daily figures and local hours (default: the source's setting).
+        run_tests: run the package's dbt tests after building.
+        full_refresh: passed to `dbt run` (only matters for incremental models).
+
+    Returns:
+        What was built and tested; `ok` is False when a model or a test failed (warnings do not fail).
+
+    Raises:
+        ModelsError: dbt is not installed, or the destination is not a SQL warehouse.
+    """
+    try:
+        from dlt.helpers.dbt.runner import create_runner
+        from dlt.helpers.dbt.exceptions import DBTProcessingError, PrerequisitesException
+        from dlt.pipeline.dbt import package as dbt_package
+    except ImportError as exc:  # pragma: no cover - dlt always has these modules
+        raise ModelsError(f"dlt's dbt runner is not available: {exc}") from exc
+    _require_dbt(pipeline)
+    project = _project_copy(Path(pipeline.working_dir) / "dbt" / "copernica")
+    # dlt's package() finds the destination's credentials; its runner is then rebuilt with our profiles
+    python = _this_python(Path(pipeline.working_dir))
+    default = dbt_package(pipeline, str(project), venv=python)
+    profile = default.config.package_profile_name
+    profiles_dir = str(PACKAGE_DIR) if profile in _OWN_PROFILES else default.config.package_profiles_dir
+    runner = create_runner(python, default.credentials, pipeline.working_dir, str(project),
+                           package_profiles_dir=profiles_dir, package_profile_name=profile)
+    variables = {"copernica_timezone": timezone or account_timezone()}
+    outcome = ModelsOutcome(dataset=pipeline.dataset_name)
+    log = io.StringIO()
+    with _offline_dbt(), contextlib.redirect_stdout(log):
+        try:
+            run_params = ["--full-refresh"] if full_refresh else []
+            outcome.models = _outcomes(runner.run_all(run_params=run_params, additional_vars=variables))
+            if run_tests:
+                try:
+                    outcome.tests = _outcomes(runner.test(additional_vars=variables))
+                except DBTProcessingError as failed:
+                    outcome.tests = _outcomes(failed.run_results)
+        except PrerequisitesException as exc:
+            outcome.log = log.getvalue()
+            raise ModelsError(f"the raw tables are not ready: {exc}") from exc
+        except DBTProcessingError as failed:
+            outcome.models = _outcomes(failed.run_results)
+            if not outcome.models:  # dbt failed before any model ran (a parse or connection error)
+                outcome.log = log.getvalue()
+                raise ModelsError(f"dbt {failed.command} failed: {_last_error(log.getvalue())}") from failed
+    outcome.log = log.getvalue()
+    return outcome
+
+
+def _require_dbt(pipeline: dlt.Pipeline) -> None:
+    kind = pipeline.destination.destination_type.rsplit(".", 1)[-1] if pipeline.destination else ""
+    try:
+        import dbt.version  # noqa: F401  (only to tell whether dbt is installed)
+    except ImportError:
+        raise ModelsError("the models need dbt: pip install 'copernica-source[models]' (dbt-core and dbt-duckdb; "
+                          "add your warehouse's dbt adapter, e.g. dbt-postgres)") from None
+    adapter = {"postgres": "postgres", "duckdb": "duckdb", "motherduck": "duckdb", "redshift": "redshift",
+               "snowflake": "snowflake", "bigquery": "bigquery", "mssql": "sqlserver",
+               "databricks": "databricks", "athena": "athena"}.get(kind)
+    if adapter is None:
+        raise ModelsError(f"the models run on SQL warehouses; destination {kind or 'none'!r} is not one")
+    try:
+        __import__(f"dbt.adapters.{adapter}")
+    except ImportError:
+        raise ModelsError(f"dbt has no adapter for {kind}: pip install dbt-{adapter}") from None
+
+
+def _project_copy(target: Path) -> Path:
+    """A fresh copy of the package beside the pipeline's state: dbt writes into its project folder (target/,
+    logs/), and the installed package may be read-only. dbt's target/ is kept for its partial parsing."""
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in target.iterdir():
+        if entry.name not in _COPY_SKIP:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    shutil.copytree(PACKAGE_DIR, target, dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(*_COPY_SKIP, "__pycache__", "profiles.yml"))
+    return target
+
+
+def _this_python(working_dir: Path) -> Any:
+    """dlt runs dbt in a child `python`: make it this interpreter, whatever VIRTUAL_ENV says."""
+    from dlt.common.runners import Venv
+
+    bin_path = os.path.dirname(sys.executable)
+    if not os.path.exists(os.path.join(bin_path, "python")):  # a system Python with only python3
+        bin_path = str(working_dir / "dbt" / "bin")
+        os.makedirs(bin_path, exist_ok=True)
+        link = os.path.join(bin_path, "python")
+        if not os.path.exists(link):
+            os.symlink(sys.executable, link)
+    return Venv(types.SimpleNamespace(bin_path=bin_path, env_exe=sys.executable), current=True)
+
+
+@contextlib.contextmanager
+def _offline_dbt() -> Iterator[None]:
+    """dbt sends usage events to the network by default; a scheduled load must not wait on that."""
+    saved = {k: os.environ.get(k) for k in ("DO_NOT_TRACK", "DBT_SEND_ANONYMOUS_USAGE_STATS", "DBT_USE_COLORS")}
+    os.environ.update(DO_NOT_TRACK="1", DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_USE_COLORS="false")
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _outcomes(results: Sequence[Any] | None) -> list[NodeOutcome]:
+    return [NodeOutcome(r.model_name, str(r.status), str(r.message or ""), float(r.time or 0.0))
+            for r in results or []]
+
+
+def _last_error(log: str) -> str:
+    """The lines of dbt's output that say what went wrong (dbt prints them after an 'Error' heading)."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [i for i, line in enumerate(lines) if "error" in line.lower()]
+    if not errors:
+        return lines[-1] if lines else "no output"
+    return " ".join(lines[errors[0]:errors[0] + 4])[:600]

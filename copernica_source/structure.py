@@ -184,7 +184,7 @@ def _embedded(pages: Iterable[Page], spec: TableSpec, timezone: str, ledger: _Le
                             parent.get("ID"), spec.embedded, len(listed), inner.get("total"))
             rows += [{"rule": parent.get("ID"), **row} for row in listed if isinstance(row, dict)]
         if rows:
-            table = rows_to_arrow(rows, spec.schema, timezone)
+            table = rows_to_arrow(rows, spec.schema, timezone, table=spec.name)
             ledger.note(page.task.meta, table)
             yield table
 
@@ -194,7 +194,7 @@ def _account_list(account: Account, spec: TableSpec, wanted: set[int] | None) ->
 
     def rows() -> Iterator[Any]:
         ledger, migrate = _ledger(spec, wanted)
-        reader = account.reader(spec.schema)
+        reader = account.reader(spec.schema, table=spec.name)
         loaded: set[int] = set()
         for table in _optional(_without(reader.read(lists_plan(reader, [(spec.path, None)])), spec), spec, ledger):
             table = _keep(table, "id", wanted)
@@ -225,7 +225,7 @@ def _per_parent(
         ledger, migrate = _ledger(spec, wanted)
         live, gone = _live_and_gone(batch)
         derive = from_parent(spec.parent_column) if spec.parent_column else None
-        reader = _noting_missing(account.reader(spec.schema, derive=derive), ledger.unread)
+        reader = _noting_missing(account.reader(spec.schema, table=spec.name, derive=derive), ledger.unread)
         plan = lists_plan(reader, [(spec.path.format(id=i), i) for i in live])
         if spec.name == "views":
             plan = _with_nested_views(plan, set())

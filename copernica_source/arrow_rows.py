@@ -19,7 +19,9 @@ from typing import Any, Literal, get_args
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.data_types.typing import TDataType
 from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.common.schema.typing import TColumnSchema
 
 from copernica_source.errors import UnexpectedAnswerError
 from copernica_source.timefmt import COPERNICA_TIME
@@ -80,10 +82,10 @@ class Schema:
     def arrow(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
 
-    def dlt_columns(self) -> dict[str, dict[str, Any]]:
+    def dlt_columns(self) -> dict[str, TColumnSchema]:
         """Column hints for dlt, so the table exists with its types even before a row arrives."""
-        dlt_types: dict[ColumnKind, str] = {"int": "bigint", "float": "double", "str": "text", "bool": "bool",
-                                            "json": "text", "ts": "timestamp", "date": "date"}
+        dlt_types: dict[ColumnKind, TDataType] = {"int": "bigint", "float": "double", "str": "text", "bool": "bool",
+                                                  "json": "text", "ts": "timestamp", "date": "date"}
         return {c.name: {"name": c.name, "data_type": dlt_types[c.kind], "nullable": True} for c in self.columns}
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.resource import DltResource
 
 from copernica_source.account import Account
@@ -141,7 +142,7 @@ def _record(spec: TableSpec, ledger: _Ledger) -> None:
 def _as_replace(item: pa.Table) -> Any:
     """`item` with the hint that makes this run replace the table (the one-time migration); `hard_delete` is
     off for that run (dlt warns that replace ignores it), the next run's merge hints turn it on again."""
-    deleted = {"name": DELETED, "data_type": "bool", "nullable": True, "hard_delete": False}
+    deleted: TColumnSchema = {"name": DELETED, "data_type": "bool", "nullable": True, "hard_delete": False}
     return dlt.mark.with_hints(item, dlt.mark.make_hints(write_disposition="replace", columns={DELETED: deleted}))
 
 

@@ -109,15 +109,17 @@ class Account:
             )
 
     def reader(
-        self, schema: Schema | None = None, *, derive: Derive | None = None, expect_missing: bool = False,
-        missing_ok: bool = False,
+        self, schema: Schema | None = None, *, table: str = "", derive: Derive | None = None,
+        expect_missing: bool = False, missing_ok: bool = False,
     ) -> Reader:
         """A reader of one table's lists, typed by `schema` (None: answers read untyped, by `Reader.pages`);
-        `derive` adds computed columns, `expect_missing`/`missing_ok` say how a gone object or parent is met
-        (see Reader)."""
+        `table` is the destination table a typed reader's warnings name (required with a schema), `derive` adds
+        computed columns, `expect_missing`/`missing_ok` say how a gone object or parent is met (see Reader)."""
+        if schema is not None and not table:
+            raise ValueError("a typed reader names its table: its warnings say which table.column they are about")
         s = self.settings
         return Reader(self.client, schema, s.timezone, page_size=s.page_size, max_concurrency=s.max_concurrency,
-                      derive=derive, expect_missing=expect_missing, missing_ok=missing_ok)
+                      derive=derive, expect_missing=expect_missing, missing_ok=missing_ok, table=table)
 
     def list_rows(self, paths: Iterable[tuple[str, Any]]) -> list[tuple[Any, dict[str, Any]]]:
         """Every row of some short lists as (meta, parsed row), each list paged to its end: what is read before

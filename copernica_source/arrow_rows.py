@@ -4,7 +4,8 @@ Copernica sends IDs and counters as strings, timestamps as naive local-time stri
 odd int; every declared column gets one Arrow type here, so every batch of a table has the same schema and
 dlt can skip its per-row normalizer. Keys are matched by their dlt (snake_case) name, so `ID`/`id` and
 `smtp-response`/`smtp_response` are the same column. Keys the declaration does not know are kept, as text.
-Empty strings, Copernica's "no value", become nulls.
+Empty strings, Copernica's "no value", become nulls. A value that cannot be read as its column's type is loaded
+as null with one warning per page and column, naming them as `table.column` (the caller passes the table).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from typing import Any, Literal, get_args
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.data_types.typing import TDataType
 from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.common.schema.typing import TColumnSchema
 
 from copernica_source.errors import UnexpectedAnswerError
 from copernica_source.timefmt import COPERNICA_TIME
@@ -79,10 +82,10 @@ class Schema:
     def arrow(self) -> pa.Schema:
         return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
 
-    def dlt_columns(self) -> dict[str, dict[str, Any]]:
+    def dlt_columns(self) -> dict[str, TColumnSchema]:
         """Column hints for dlt, so the table exists with its types even before a row arrives."""
-        dlt_types: dict[ColumnKind, str] = {"int": "bigint", "float": "double", "str": "text", "bool": "bool",
-                                            "json": "text", "ts": "timestamp", "date": "date"}
+        dlt_types: dict[ColumnKind, TDataType] = {"int": "bigint", "float": "double", "str": "text", "bool": "bool",
+                                                  "json": "text", "ts": "timestamp", "date": "date"}
         return {c.name: {"name": c.name, "data_type": dlt_types[c.kind], "nullable": True} for c in self.columns}
 
 
@@ -110,9 +113,11 @@ def rows_to_arrow(
     schema: Schema,
     timezone: str,
     extra: dict[str, Iterable[Any]] | None = None,
+    *,
+    table: str = "",
 ) -> pa.Table:
     """Type one page of parsed rows. `extra` adds constant or computed columns (e.g. the emailing a statistics
-    row belongs to).
+    row belongs to); `table`, the destination table, names the column a warning is about (`table.column`).
 
     Fast path: when every row has the same keys (the usual page), pyarrow converts the rows to columns in C++
     and the typing is pyarrow compute; anything irregular falls back to plain Python, column by column."""
@@ -130,10 +135,10 @@ def rows_to_arrow(
             for key in row:
                 if key not in present:
                     present[key] = column_name(key)
-    return _type_columns(present, len(rows), raw, rows, schema, timezone, extra)
+    return _type_columns(present, len(rows), raw, rows, schema, timezone, extra, table)
 
 
-def struct_to_arrow(data: pa.StructArray, schema: Schema, timezone: str) -> pa.Table | None:
+def struct_to_arrow(data: pa.StructArray, schema: Schema, timezone: str, *, table: str = "") -> pa.Table | None:
     """Type a page that pyarrow's JSON reader parsed (no Python objects at all: the GIL stays free).
 
     Returns None when the page holds something only the Python path types faithfully: declared JSON columns
@@ -150,7 +155,7 @@ def struct_to_arrow(data: pa.StructArray, schema: Schema, timezone: str) -> pa.T
             return None  # text that merely looks like a time: Arrow would re-format it ("T" -> " ")
     if any(c.kind == "json" for c in schema.columns):
         return None
-    return _type_columns(present, raw.num_rows, raw, None, schema, timezone, None)
+    return _type_columns(present, raw.num_rows, raw, None, schema, timezone, None, table)
 
 
 def _type_columns(
@@ -161,6 +166,7 @@ def _type_columns(
     schema: Schema,
     timezone: str,
     extra: dict[str, Iterable[Any]] | None,
+    table: str,
 ) -> pa.Table:
     """The declared columns in order, then every undeclared key as text; from Arrow columns where the page
     converted cleanly, else from the Python rows."""
@@ -181,16 +187,22 @@ def _type_columns(
             values = raw.column(key).combine_chunks()  # JSON kinds keep the original values (rows) when there are
         else:
             values = [row.get(key) for row in rows or ()]
-        arrays.append(_typed(values, col, timezone))
+        arrays.append(_typed(values, col, timezone, _where(table, col.name)))
         fields.append(pa.field(col.name, col.arrow_type))
     for key, name in present.items():  # never drop what Copernica sent and we did not declare
         if name in schema.names or name in schema.nested_parents:
             continue
         values = raw.column(key).combine_chunks() if rows is None and raw is not None else [
             row.get(key) for row in rows or ()]
-        arrays.append(_typed(values, Column(name, "str"), timezone))  # objects become JSON text, text stays as is
+        # objects become JSON text, text stays as is
+        arrays.append(_typed(values, Column(name, "str"), timezone, _where(table, name)))
         fields.append(pa.field(name, pa.string()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _where(table: str, column: str) -> str:
+    """How a warning names the values it is about: `table.column` (the column alone without a table)."""
+    return f"{table}.{column}" if table else column
 
 
 def check_keys(present: dict[str, str], schema: Schema) -> None:
@@ -242,15 +254,16 @@ def _dig(row: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
-    """One column to its declared type: pyarrow compute on Arrow input, Python for what compute cannot take."""
+def _typed(values: Any, col: Column, timezone: str, where: str) -> pa.Array:
+    """One column to its declared type: pyarrow compute on Arrow input, Python for what compute cannot take.
+    `where` (`table.column`) names the column in warnings (errors are prefixed with the page by the engine)."""
     if isinstance(values, pa.Array):
         if values.type == col.arrow_type and col.kind not in ("str", "ts", "date"):
             return values
         if pa.types.is_null(values.type):
             return pa.nulls(len(values), col.arrow_type)
         if col.kind in ("str", "ts", "date") and pa.types.is_string(values.type):
-            return _typed_text(values, col, timezone)
+            return _typed_text(values, col, timezone, where)
         if col.kind == "ts" and pa.types.is_timestamp(values.type) and values.type.tz is None:
             return _assume_local(values, timezone)  # pyarrow's JSON reader parsed the text already
         numeric = pa.types.is_integer(values.type) or pa.types.is_floating(values.type)
@@ -269,37 +282,42 @@ def _typed(values: Any, col: Column, timezone: str) -> pa.Array:
             if kind != "str":
                 _refuse(values, col)
             text = pa.array([_as_text(v) for v in values], pa.string())
-        return _typed_text(text, col, timezone)
+        return _typed_text(text, col, timezone, where)
     if kind == "json":
         return pa.array([None if v is None else orjson.dumps(v).decode() for v in values], pa.string())
     if kind == "int":
-        return _ints(values, col.name)
+        return _ints(values, col.name, where)
     if kind == "float":
         try:
             return _cast_numbers(values, pa.float64())
         except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
             _refuse(values, col)
             floats = [_as_float(v) for v in values]
-            bad = sum(1 for v, f in zip(values, floats, strict=True) if f is None and v not in (None, ""))
-            if bad:
-                log.warning("column %s: %d value(s) are not numbers and were loaded as null", col.name, bad)
+            _warn_unread(where, "value(s) are not numbers",
+                         [v for v, f in zip(values, floats, strict=True) if f is None and v not in (None, "")])
             return pa.array(floats, pa.float64())
     if kind == "bool":
         try:
             return pa.array(values, pa.bool_())
         except (pa.ArrowTypeError, pa.ArrowInvalid):
             _refuse(values, col)
-            return pa.array([_as_bool(v) for v in values], pa.bool_())
+            truths = [_as_bool(v) for v in values]
+            _warn_unread(where, "value(s) are not truth values",
+                         [v for v, t in zip(values, truths, strict=True) if t is None and v not in (None, "")])
+            return pa.array(truths, pa.bool_())
     raise ValueError(f"unknown column kind {kind!r}")
 
 
-def _typed_text(text: pa.Array, col: Column, timezone: str) -> pa.Array:
+def _typed_text(text: pa.Array, col: Column, timezone: str, where: str) -> pa.Array:
     text = empty_as_null(text)
     if col.kind == "ts":
-        return local_timestamps(text, timezone)
+        return local_timestamps(text, timezone, where)
     if col.kind == "date":
-        day = pc.utf8_slice_codeunits(text, 0, 10)
-        return pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True).cast(pa.date32())
+        day = pc.strptime(pc.utf8_slice_codeunits(text, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True)
+        if day.null_count != text.null_count:  # zero dates are Copernica's "no value"
+            _warn_unread(where, "date value(s) could not be read",
+                         [v for v in _unparsed(text, day) if not v.startswith("0000-00-00")])
+        return day.cast(pa.date32())
     return text
 
 
@@ -309,22 +327,40 @@ def empty_as_null(text: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
-def local_timestamps(text: pa.Array, timezone: str) -> pa.Array:
+def local_timestamps(text: pa.Array, timezone: str, where: str) -> pa.Array:
     """Parse Copernica's naive "YYYY-MM-DD HH:MM:SS" (local time in `timezone`) into UTC timestamps.
 
-    Zero dates ("0000-00-00 00:00:00") and empty strings become nulls, as they mean "no value" in Copernica.
+    Zero dates ("0000-00-00 00:00:00"), empty strings and `false` (a live profile's `removed`) become nulls, as
+    they mean "no value" in Copernica. `true` (a yes without a time: for `removed`, removed at an unknown time)
+    and anything else unreadable become nulls with a warning naming `where` (`table.column`).
     """
     naive = pc.strptime(text, format=COPERNICA_TIME, unit="s", error_is_null=True)
     missing = pc.and_(pc.is_null(naive), pc.is_valid(text))
     if pc.any(missing).as_py():  # ISO "T" times, and date-only values ("2024-01-31") as midnight local time
         for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"):
             naive = pc.coalesce(naive, pc.strptime(text, format=fmt, unit="s", error_is_null=True))
-        # zero dates and `false` (a live profile's `removed`) are Copernica's "no value"
-        unread = [v for v in pc.filter(text, pc.and_(pc.is_null(naive), pc.is_valid(text))).to_pylist()
-                  if not v.startswith("0000-00-00") and v != "false"]
-        if unread:
-            log.warning("%d time value(s) could not be read and were loaded as null, e.g. %r", len(unread), unread[0])
+        left = [v for v in _unparsed(text, naive) if not v.startswith("0000-00-00") and v != "false"]
+        yes = sum(1 for v in left if v == "true")
+        if yes:  # the column cannot hold "at an unknown time"; see docs/assumptions.md A47
+            log.warning("%s: %d value(s) are `true`, a yes without a time (for `removed`: removed at an unknown "
+                        "time), and were loaded as null", where, yes)
+        _warn_unread(where, "time value(s) could not be read", [v for v in left if v != "true"])
     return _assume_local(naive, timezone)
+
+
+def _unparsed(text: pa.Array, parsed: pa.Array) -> list[str]:
+    """The texts a parse made null (nulls in `text` excepted)."""
+    unread: list[str] = pc.filter(text, pc.and_(pc.is_null(parsed), pc.is_valid(text))).to_pylist()
+    return unread
+
+
+def _warn_unread(where: str, what: str, unread: Sequence[Any]) -> None:
+    """One warning for a page's values of one column loaded as null because they could not be read:
+    `html_clicks.timestamp: 3 time value(s) could not be read and were loaded as null, e.g. 'abc'`."""
+    if unread:
+        shown = repr(unread[0])
+        shown = shown if len(shown) <= 40 else f"{shown[:37]}..."
+        log.warning("%s: %d %s and were loaded as null, e.g. %s", where, len(unread), what, shown)
 
 
 def _assume_local(naive: pa.Array, timezone: str) -> pa.Array:
@@ -332,7 +368,7 @@ def _assume_local(naive: pa.Array, timezone: str) -> pa.Array:
     return aware.cast(TIMESTAMP)
 
 
-def _ints(values: list[Any], name: str) -> pa.Array:
+def _ints(values: list[Any], name: str, where: str) -> pa.Array:
     try:
         return _cast_numbers(values, pa.int64())  # a safe cast: 3.0 -> 3, while 1.5 is refused (never truncated)
     except (pa.ArrowTypeError, pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
@@ -344,7 +380,7 @@ def _ints(values: list[Any], name: str) -> pa.Array:
         pass
     _refuse(values, Column(name, "int"))
     out: list[int | None] = []
-    bad = 0
+    unread: list[Any] = []
     for v in values:
         try:
             if isinstance(v, float) and not v.is_integer():
@@ -359,14 +395,13 @@ def _ints(values: list[Any], name: str) -> pa.Array:
                 out.append(int(number))
             else:  # "x3", "1.9": not an integer; never guess
                 out.append(None)
-                bad += 1
+                unread.append(v)
     wide = next((v for v in out if v is not None and not INT64_MIN <= v <= INT64_MAX), None)
     if wide is not None:
         shown = f"{str(wide)[:24]}..." if len(str(wide)) > 24 else str(wide)
         raise UnexpectedAnswerError(f"column {name}: {shown} does not fit a 64-bit integer; nothing was loaded "
                                     "and no cursor moved")
-    if bad:
-        log.warning("column %s: %d value(s) are not integers and were loaded as null", name, bad)
+    _warn_unread(where, "value(s) are not integers", unread)
     return pa.array(out, pa.int64())
 
 
@@ -428,5 +463,4 @@ def _as_bool(v: Any) -> bool | None:
     text = str(v).strip().lower()
     if text in _TRUE or text in _FALSE:
         return text in _TRUE
-    log.warning("%r is not a truth value and was loaded as null", v)
-    return None
+    return None  # the caller warns once for the column

@@ -81,7 +81,7 @@ def _id_cursor_events(account: Account, product: str, spec: TableSpec, parent: D
             params.append(("fields[]", f"timestamp>={s.local(s.start_date).strftime(COPERNICA_TIME)}"))
         if s.end_date is not None:
             params.append(("fields[]", f"timestamp<{s.local(s.end_date).strftime(COPERNICA_TIME)}"))
-        reader = account.reader(spec.schema)
+        reader = account.reader(spec.schema, table=name)
         after = int(last_id.start_value or 0)
         if after and s.start_date is not None and not backfill:
             _start_date_ignored(name, f"ID {after}")
@@ -186,7 +186,7 @@ def _windowed(account: Account, product: str, spec: TableSpec, parent: DltResour
         resolution = timedelta(days=1) if dates_only else timedelta(seconds=1)
         bounds = (param_bounds("from", "to", "%Y-%m-%d", resolution) if dates_only
                   else param_bounds("begintime", "endtime"))
-        reader = account.reader(spec.schema)
+        reader = account.reader(spec.schema, table=f"{product}_{spec.name}")
         yield from _with_cursor_values(reader.read(windows_plan(
             reader, spec.path.format(p=prefix), [], _windows(begin, end, s.max_window_days, s.now_local()),
             bounds, resolution=resolution, now=s.now_local,
@@ -215,7 +215,7 @@ def earliest_emailing(account: Account, product: str) -> datetime | None:
 
     def compute() -> datetime | None:
         s = account.settings
-        reader = account.reader(_EMAILING_TIMES)
+        reader = account.reader(_EMAILING_TIMES, table=f"{product}_emailings")
         # draganddrop lists only sent mailings unless asked for all (live page); a failed one may have sends
         every = [("status", "all")] if product == "draganddrop" else []
         earliest: datetime | None = None
@@ -245,7 +245,7 @@ def _emailings(account: Account, product: str, spec: TableSpec, parent: DltResou
         _check_start_date(s, f"{product}_emailings", sent.start_value)
         begin = s.local(sent.start_value) if sent.start_value is not None else datetime(2000, 1, 1)
         end = s.local(sent.end_value) if sent.end_value is not None else None
-        reader = account.reader(spec.schema)
+        reader = account.reader(spec.schema, table=f"{product}_emailings")
         yield from _with_cursor_values(reader.read(windows_plan(
             reader, spec.path.format(p=account.prefix(product)), [], [(begin, end)],
             param_bounds("fromdate", "todate"), now=s.now_local,
@@ -262,7 +262,7 @@ def _statistics(account: Account, product: str, spec: TableSpec, emailings: DltR
     def statistics(batch: pa.Table) -> Iterator[pa.Table]:
         prefix = account.prefix(product)
         ids = [i for i in batch.column("id").to_pylist() if i is not None]
-        reader = account.reader(spec.schema, derive=from_parent(spec.parent_column))
+        reader = account.reader(spec.schema, table=f"{product}_{spec.name}", derive=from_parent(spec.parent_column))
         yield from reader.read(objects_plan((spec.path.format(p=prefix, id=i), i) for i in ids), batch_rows=len(ids))
 
     return dlt.transformer(statistics, data_from=emailings, **_hints(product, spec))

@@ -139,6 +139,7 @@ class Reader:
     derive: Derive | None = None  # columns computed per page (the rows then take the Python path)
     expect_missing: bool = False  # objects that are gone are what the caller looks for: no warning each
     missing_ok: bool = False  # a list whose parent is gone (deleted since it was listed) is empty, not an error
+    table: str = ""  # the destination table: warnings about values loaded as null name it with the column
 
     def read(self, plan: Plan, batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
         """Every row the plan keeps, typed, in batches of about `batch_rows` rows (pages in completion order).
@@ -220,7 +221,7 @@ class Reader:
         if data is None or len(data) == 0:
             return Page(task, None, 0, echo["total"], None, limit=echo["limit"]), echo["start"]
         assert self.schema is not None  # read() checked
-        table = struct_to_arrow(data, self.schema, self.timezone) if data.null_count == 0 else None
+        table = struct_to_arrow(data, self.schema, self.timezone, table=self.table) if data.null_count == 0 else None
         if table is None:
             raw = _loads_or_refetch(self.client, task, params, body)
             return self._page(task, raw, "rows"), _echo(raw, "start")
@@ -242,7 +243,7 @@ class Reader:
             if self.schema is None:
                 raise ValueError("a reader without a schema reads pages, not typed tables")
             derived = self.derive(task, rows) if self.derive is not None else None
-            table = rows_to_arrow(rows, self.schema, self.timezone, derived)
+            table = rows_to_arrow(rows, self.schema, self.timezone, derived, table=self.table)
             check_ids(table)
         return Page(task, table, len(rows), total, rows[-1] if rows and isinstance(rows[-1], dict) else None, raw,
                     limit=_echo(raw, "limit"))

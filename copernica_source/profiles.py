@@ -281,7 +281,7 @@ def _read_owner(
         live, walked = _live_ids(client, owner.ids_path, s.page_size)
         after = _whole_total(client, owner)
         listed_all = every is not None and every == after == len(live)
-    reader = account.reader(owner.schema, derive=_live_with_interests(owner.interests))
+    reader = account.reader(owner.schema, table=owner.table, derive=_live_with_interests(owner.interests))
     loaded: list[pa.Array] = []
     if total is None or total:
         for plan in _plans(reader, owner, changed, newest if by_modified else None, live, total, cursor):
@@ -416,7 +416,7 @@ def _deletion_rows(owner: Owner, ids: list[int], timezone: str) -> pa.Table:
     """Rows for IDs gone from Copernica: only the key, the owner and `deleted = true`."""
     extra: dict[str, Iterable[Any]] = {"deleted": [True] * len(ids),
                                        **{k: [v] * len(ids) for k, v in owner.constants.items()}}
-    return rows_to_arrow([{"ID": i} for i in ids], owner.schema, timezone, extra)
+    return rows_to_arrow([{"ID": i} for i in ids], owner.schema, timezone, extra, table=owner.table)
 
 
 def _minus(moment: str, seconds: float) -> str:

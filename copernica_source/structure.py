@@ -23,6 +23,7 @@ from typing import Any
 import dlt
 import pyarrow as pa
 import pyarrow.compute as pc
+from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.resource import DltResource
 
 from copernica_source.account import Account
@@ -141,7 +142,7 @@ def _record(spec: TableSpec, ledger: _Ledger) -> None:
 def _as_replace(item: pa.Table) -> Any:
     """`item` with the hint that makes this run replace the table (the one-time migration); `hard_delete` is
     off for that run (dlt warns that replace ignores it), the next run's merge hints turn it on again."""
-    deleted = {"name": DELETED, "data_type": "bool", "nullable": True, "hard_delete": False}
+    deleted: TColumnSchema = {"name": DELETED, "data_type": "bool", "nullable": True, "hard_delete": False}
     return dlt.mark.with_hints(item, dlt.mark.make_hints(write_disposition="replace", columns={DELETED: deleted}))
 
 
@@ -184,7 +185,7 @@ def _embedded(pages: Iterable[Page], spec: TableSpec, timezone: str, ledger: _Le
                             parent.get("ID"), spec.embedded, len(listed), inner.get("total"))
             rows += [{"rule": parent.get("ID"), **row} for row in listed if isinstance(row, dict)]
         if rows:
-            table = rows_to_arrow(rows, spec.schema, timezone)
+            table = rows_to_arrow(rows, spec.schema, timezone, table=spec.name)
             ledger.note(page.task.meta, table)
             yield table
 
@@ -194,7 +195,7 @@ def _account_list(account: Account, spec: TableSpec, wanted: set[int] | None) ->
 
     def rows() -> Iterator[Any]:
         ledger, migrate = _ledger(spec, wanted)
-        reader = account.reader(spec.schema)
+        reader = account.reader(spec.schema, table=spec.name)
         loaded: set[int] = set()
         for table in _optional(_without(reader.read(lists_plan(reader, [(spec.path, None)])), spec), spec, ledger):
             table = _keep(table, "id", wanted)
@@ -225,7 +226,7 @@ def _per_parent(
         ledger, migrate = _ledger(spec, wanted)
         live, gone = _live_and_gone(batch)
         derive = from_parent(spec.parent_column) if spec.parent_column else None
-        reader = _noting_missing(account.reader(spec.schema, derive=derive), ledger.unread)
+        reader = _noting_missing(account.reader(spec.schema, table=spec.name, derive=derive), ledger.unread)
         plan = lists_plan(reader, [(spec.path.format(id=i), i) for i in live])
         if spec.name == "views":
             plan = _with_nested_views(plan, set())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
@@ -91,6 +92,23 @@ def test_full_load_equals_the_account_with_types_from_field_definitions(
     assert any(r[3] is None for r in rows.values()) and any(r[7] is None for r in rows.values())
     empty = "SELECT count(*) FROM copernica.profiles_customers WHERE notes = '' OR mobile = ''"
     assert query(pipeline, empty) == [(0,)]
+
+
+
+def test_a_demo_load_reads_removed_false_as_null_without_unreadable_value_warnings(
+    tmp_path: Path, copernica_simulator_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Copernica sends `removed: false` for every live (sub)profile (A26): a normal load has nothing it could not
+    read, so no "loaded as null" warning appears, and `removed` is null in every row."""
+    sim = copernica_simulator_factory(**SMALL)
+    assert all(r["removed"] is False for path in ALL_TABLES.values() for r in truth(sim, path).values())
+    pipeline = make_pipeline(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="copernica_source"):
+        load(sim, pipeline, resources=PEOPLE)
+    assert [r.getMessage() for r in caplog.records if "loaded as null" in r.getMessage()] == []
+    for table in ALL_TABLES:
+        (rows, removed), = query(pipeline, f"SELECT count(*), count(removed) FROM copernica.{table}")
+        assert rows and removed == 0, table
 
 
 @pytest.mark.parametrize("deletions", ["delete", "mark"])

@@ -194,8 +194,11 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
     use_system_allocator()
     started = time.monotonic()
     requests_before = CopernicaClient.total_requests()
-    demo: contextlib.AbstractContextManager[dict[str, Any]] = (
-        _demo_simulator(args.demo_events) if args.demo else contextlib.nullcontext({}))
+    demo: contextlib.AbstractContextManager[dict[str, Any]]
+    if args.demo:
+        demo = _demo_simulator(args.demo_events)
+    else:
+        demo = contextlib.nullcontext({})
     with demo as connection:
         source = copernica_source(**dict(connection), **source_settings(args))
         if args.resources:

@@ -22,7 +22,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import dlt
@@ -95,7 +95,9 @@ def open_input(args: argparse.Namespace) -> InputData:
     kind = args.format or _format_of(path)
     if kind == "tsv":
         return read_csv_input(path, delimiter="\t")
-    return {"csv": read_csv_input, "parquet": read_parquet_input, "jsonl": read_jsonl_input}[kind](path)
+    readers: dict[str, Callable[[str], InputData]] = {
+        "csv": read_csv_input, "parquet": read_parquet_input, "jsonl": read_jsonl_input}
+    return readers[kind](path)
 
 
 def _positive_int(text: str) -> int:

@@ -21,6 +21,7 @@ from typing import Any, TypeVar, Unpack
 
 import dlt
 import orjson
+from dlt.common.schema.typing import TColumnSchema
 from dlt.extract.resource import DltResource
 from dlt.pipeline.exceptions import PipelineStepFailed
 
@@ -59,7 +60,7 @@ from copernica_source.settings import (
 RESOURCE = "data_requests"
 DEFAULT_TIMEOUT = 3600.0
 
-COLUMNS: dict[str, dict[str, Any]] = {
+COLUMNS: dict[str, TColumnSchema] = {
     "request_id": {"data_type": "text", "nullable": False},
     "subject_type": {"data_type": "text"},
     "subject_id": {"data_type": "text"},

@@ -102,12 +102,11 @@ def build_models(pipeline: dlt.Pipeline, *, timezone: str | None = None, run_tes
     Raises:
         ModelsError: dbt is not installed, or the destination is not a SQL warehouse.
     """
-    try:
-        from dlt.helpers.dbt.runner import create_runner
-        from dlt.helpers.dbt.exceptions import DBTProcessingError, PrerequisitesException
-        from dlt.pipeline.dbt import package as dbt_package
-    except ImportError as exc:  # pragma: no cover - dlt always has these modules
-        raise ModelsError(f"dlt's dbt runner is not available: {exc}") from exc
+    # dlt's dbt helpers are imported here: only this command needs them
+    from dlt.helpers.dbt.exceptions import DBTProcessingError, PrerequisitesException
+    from dlt.helpers.dbt.runner import create_runner
+    from dlt.pipeline.dbt import package as dbt_package
+
     _require_dbt(pipeline)
     project = _project_copy(Path(pipeline.working_dir) / "dbt" / "copernica")
     # dlt's package() finds the destination's credentials; its runner is then rebuilt with our profiles

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import re
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -20,6 +22,7 @@ import dlt
 import duckdb
 import pytest
 
+from copernica_source.cli import main
 from copernica_source.report import (
     ModelsMissingError,
     build_report,
@@ -222,8 +225,79 @@ def test_missing_models_say_to_run_copernica_models(tmp_path: Path) -> None:
         build_report(query, DATASET, timezone=TIMEZONE)
 
 
+def test_cli_writes_the_report_and_prints_its_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = build_model_tables(tmp_path / "models.duckdb")
+    out = tmp_path / "report.html"
+    code = main(["report", "--output", str(out), "--duckdb-file", str(path), "--dataset", DATASET])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out.splitlines() == [str(out.resolve())]
+    assert "Copernica e-mail report" in out.read_text(encoding="utf-8")
+    # read-only: no pipeline folder (state, cursors) of `copernica load` is created or rewritten
+    from dlt.common.pipeline import get_dlt_pipelines_dir
+
+    assert not Path(get_dlt_pipelines_dir(), "copernica").exists()
+
+
+def test_cli_without_models_fails_with_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "raw_only.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(f"CREATE SCHEMA {DATASET}")
+        con.execute(f"CREATE TABLE {DATASET}.html_emailings (id BIGINT)")
+    out = tmp_path / "report.html"
+    code = main(["report", "--output", str(out), "--duckdb-file", str(path)])
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    assert err.startswith("error: ") and "run `copernica models` first" in err and len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_cli_without_the_duckdb_file_does_not_create_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nowhere.duckdb"
+    code = main(["report", "--duckdb-file", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 1 and not missing.exists()
+    assert "no DuckDB file" in err and "copernica load" in err, err
+
+
+def test_cli_without_destination_credentials_says_where_they_go(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if "CREDENTIALS" in n]:
+        monkeypatch.delenv(name)
+    code = main(["report", "--destination", "postgres", "--output", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err
+    assert code == 1 and "DESTINATION__POSTGRES__CREDENTIALS" in err and len(err.splitlines()) == 1, err
+
+
+def test_cli_on_a_duckdb_file_a_load_holds_says_why(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = build_model_tables(tmp_path / "models.duckdb")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"import duckdb, sys, time; c = duckdb.connect({str(path)!r}); print('ready', "
+                               "flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        code = main(["report", "--duckdb-file", str(path), "--output", str(tmp_path / "r.html")])
+    finally:
+        holder.communicate("", timeout=30)
+    err = capsys.readouterr().err
+    assert code == 1 and "cannot read dataset" in err and "lock" in err and len(err.splitlines()) == 1, err
+
+
+def test_cli_help_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["report", "--help"])
+    out = capsys.readouterr().out
+    assert "examples:" in out and "copernica report --output report.html" in out
+
+
 @pytest.mark.postgres
-def test_postgres_gives_the_same_report_as_duckdb(tmp_path: Path, postgres_dsn: str) -> None:
+def test_postgres_gives_the_same_report_as_duckdb(
+    tmp_path: Path, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The queries are portable: the same model rows in PostgreSQL give the same page, byte for byte."""
     path = build_model_tables(tmp_path / "models.duckdb")
     dataset = f"report_test_{datetime.now().strftime('%H%M%S%f')}"
@@ -239,6 +313,11 @@ def test_postgres_gives_the_same_report_as_duckdb(tmp_path: Path, postgres_dsn: 
             got = build_report(query, dataset, timezone=TIMEZONE, generated_at=when)
         assert got.replace(dataset, DATASET) == want
 
+        monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS", postgres_dsn)
+        out = tmp_path / "pg.html"
+        code = main(["report", "--destination", "postgres", "--dataset", dataset, "--output", str(out)])
+        assert code == 0, capsys.readouterr().err
+        assert out.read_text(encoding="utf-8").count("Plotly.newPlot") == len(CHARTS)
     finally:
         with pg.sql_client() as client:
             client.drop_dataset()

@@ -42,6 +42,7 @@ from copernica_source.probes import (
     total_of,
     window_includes,
 )
+from copernica_source.settings import DEFAULT_TIMEZONE
 from copernica_source.tables import EVENT_KINDS, PREFIXES, PRODUCTS
 
 Status = Literal["ok", "note", "warn", "fail"]
@@ -52,7 +53,6 @@ FAIL: Status = "fail"
 STATUSES: tuple[Status, ...] = (OK, NOTE, WARN, FAIL)
 ACCOUNT = "account"  # the question of the identity check; prefixes are "<product> prefix"
 CONNECTION = "connection"  # the question of a failure that ended the checks midway
-DEFAULT_TIMEZONE = "Europe/Amsterdam"
 MAX_DATABASES = 20
 NO_CONNECTION = "nothing can be loaded until this is fixed"
 

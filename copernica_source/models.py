@@ -21,13 +21,13 @@ from typing import Any
 import dlt
 
 from copernica_source.errors import CopernicaError
+from copernica_source.settings import account_timezone
 
 PACKAGE_DIR = Path(__file__).parent / "dbt_package"
 """The dbt project (models, seed, macros, docs, tests); it ships in the wheel."""
 
 MODELS = ("copernica__emailings", "copernica__events", "copernica__recipients", "copernica__links",
           "copernica__profiles", "copernica__daily")
-DEFAULT_TIMEZONE = "Europe/Amsterdam"
 _OWN_PROFILES = ("duckdb", "postgres")  # the others use dlt's profiles.yml
 _COPY_SKIP = ("target", "logs", "dbt_packages")
 
@@ -77,12 +77,6 @@ def models_installed() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("dbt") is not None and importlib.util.find_spec("dbt.adapters") is not None
-
-
-def account_timezone() -> str:
-    """The source's `timezone` setting (the account's zone), as `copernica load` reads it."""
-    value = dlt.config.get("sources.copernica.timezone", str)
-    return str(value) if value else DEFAULT_TIMEZONE
 
 
 def build_models(pipeline: dlt.Pipeline, *, timezone: str | None = None, run_tests: bool = True,

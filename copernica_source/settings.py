@@ -25,6 +25,19 @@ from copernica_source.private_files import PRIVATE_FILE_MODE, private_dir
 DUCKDB_FILE = "copernica.duckdb"
 DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
 DUCKDB_MEMORY_LIMIT = "192MB"  # with the extract's leftovers released, a full load peaks under 500 MB
+DEFAULT_TIMEZONE = "Europe/Amsterdam"  # Copernica's times carry no zone (assumption A14)
+
+
+def _timezone(timezone: str = DEFAULT_TIMEZONE) -> str:
+    return str(timezone)
+
+
+_configured_timezone = with_config(_timezone, sections=("sources", "copernica"))
+
+
+def account_timezone() -> str:
+    """The account's time zone: the source's `timezone` setting, as `copernica load` reads it."""
+    return str(_configured_timezone())
 
 
 class ConnectionOverrides(TypedDict, total=False):

@@ -1,4 +1,4 @@
-"""`copernica load | models | tables | check | push-profiles | data-request | simulator`: the command line.
+"""`copernica load | models | report | tables | check | push-profiles | data-request | simulator`: the command line.
 
 Each command reads the same `[sources.copernica]` settings (.dlt/config.toml, .dlt/secrets.toml or
 SOURCES__COPERNICA__<KEY> environment variables); `copernica COMMAND --help` describes one command."""
@@ -27,6 +27,7 @@ examples:
   copernica load --demo                        # the bundled simulator into copernica_demo.duckdb, no account
   copernica check                              # is the token right, how does the account answer
   copernica tables                             # every table the source can load
+  copernica report --output report.html        # charts from the dbt models, one HTML file
   copernica load --resources html_clicks,profiles_customers
   copernica push-profiles --input people.csv --database customers --key email --dry-run
 """
@@ -58,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     from copernica_source.cli.load import add_load_command
     from copernica_source.cli.models import add_models_command
     from copernica_source.cli.push import add_push_profiles_command
+    from copernica_source.cli.report import add_report_command
     from copernica_source.cli.tables import add_tables_command
 
     add_load_command(commands)
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     add_push_profiles_command(commands)
     add_data_request_command(commands)
     add_check_command(commands)
+    add_report_command(commands)
     commands.add_parser("simulator", help="run the bundled Copernica API simulator (see `copernica simulator -h`)")
     args = parser.parse_args(argv)
     try:

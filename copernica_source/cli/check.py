@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dlt.common.configuration import with_config
 
 from copernica_source.check import (
-    DEFAULT_TIMEZONE,
     FAIL,
     NOTE,
     OK,
@@ -35,7 +34,7 @@ from copernica_source.check import (
 )
 from copernica_source.client import RetryPolicy
 from copernica_source.errors import ConfigurationError
-from copernica_source.settings import client_from_config, listed
+from copernica_source.settings import DEFAULT_TIMEZONE, client_from_config, listed
 from copernica_source.tables import PRODUCTS
 
 CHECK_RETRY_SECONDS = 60.0  # interactive: a minute of retries through 429/5xx says enough

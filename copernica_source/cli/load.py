@@ -19,6 +19,7 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copernica_source.cli.models import add_models_arguments, build_and_print
 from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args
+from copernica_source.cli.report import write_report_for
 from copernica_source.cli.tables import select_resources
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import copernica_cause, root_message
@@ -28,6 +29,7 @@ from copernica_source.settings import DUCKDB_MEMORY_LIMIT
 from copernica_source.source import copernica_source
 
 DEMO_EVENTS = 20_000
+DEMO_REPORT = "copernica_demo_report.html"
 
 
 def use_system_allocator() -> None:
@@ -239,7 +241,11 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
     for line in held_back.lines:
         print(f"held back: {line}")
     if args.models or (args.demo and models_installed()):
-        return build_and_print(pipeline, args)
+        status = build_and_print(pipeline, args)
+        if status == 0 and args.demo:  # the demo shows the whole path: raw tables, models, report
+            args.output = DEMO_REPORT
+            print(f"report: {write_report_for(args, pipeline)}")
+        return status
     return 0
 
 

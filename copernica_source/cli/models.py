@@ -10,7 +10,7 @@ from typing import Any
 
 import dlt
 
-from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args
+from copernica_source.cli.pipeline_args import add_pipeline_arguments, reading_pipeline
 from copernica_source.models import MODELS, ModelsOutcome, build_models
 
 MODELS_DESCRIPTION = f"""\
@@ -34,7 +34,7 @@ def add_models_command(commands: Any) -> None:
     p = commands.add_parser("models", help="build and test the analyst models (dbt) on the loaded tables",
                             description=MODELS_DESCRIPTION, epilog=MODELS_EXAMPLES,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_pipeline_arguments(p, demo_help="use the tables `copernica load --demo` wrote")
+    add_pipeline_arguments(p, demo_help="use the tables `copernica load --demo` wrote", keeps_state=False)
     add_models_arguments(p)
     p.set_defaults(run=run_models)
 
@@ -47,7 +47,8 @@ def add_models_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    return build_and_print(pipeline_from_args(args), args)
+    with reading_pipeline(args) as pipeline:
+        return build_and_print(pipeline, args)
 
 
 def build_and_print(pipeline: dlt.Pipeline, args: argparse.Namespace) -> int:

@@ -4,10 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import dlt
 
+from copernica_source.errors import ConfigurationError
 from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, duckdb_destination, pipelines_dir_help
 
 DEFAULT_PIPELINE = "copernica"
@@ -15,7 +20,8 @@ DEMO_PIPELINE = "copernica_demo"
 DEMO_DUCKDB_FILE = "copernica_demo.duckdb"  # the demo never writes into a real account's tables
 
 
-def add_pipeline_arguments(p: argparse.ArgumentParser, *, demo_help: str) -> None:
+def add_pipeline_arguments(p: argparse.ArgumentParser, *, demo_help: str, keeps_state: bool = True) -> None:
+    """The flags; a command that only reads (keeps_state=False) has no --pipelines-dir: it keeps no state."""
     p.add_argument("--demo", action="store_true", help=demo_help)
     p.add_argument("--destination", default="duckdb", help="any dlt destination name (default: duckdb)")
     p.add_argument("--duckdb-file", default=None,
@@ -23,12 +29,15 @@ def add_pipeline_arguments(p: argparse.ArgumentParser, *, demo_help: str) -> Non
     p.add_argument("--dataset", default=DEFAULT_DATASET,
                    help=f"dataset (schema) name in the destination (default {DEFAULT_DATASET})")
     p.add_argument("--pipeline-name", default=DEFAULT_PIPELINE,
-                   help=f"dlt pipeline name: names the folder that holds its state, the cursors "
-                        f"(default {DEFAULT_PIPELINE}; {DEMO_PIPELINE} with --demo)")
-    p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (cursors)"))
+                   help=f"dlt pipeline name: names the folder that holds its state, the cursors, and selects "
+                        f"[<name>.destination...] credentials (default {DEFAULT_PIPELINE}; {DEMO_PIPELINE} with "
+                        "--demo)")
+    if keeps_state:
+        p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (cursors)"))
 
 
-def pipeline_from_args(args: argparse.Namespace, *, memory_limit: str | None = None, **kwargs: Any) -> dlt.Pipeline:
+def pipeline_from_args(args: argparse.Namespace, *, memory_limit: str | None = None, pipelines_dir: str | None = None,
+                       **kwargs: Any) -> dlt.Pipeline:
     """The pipeline the flags name; `kwargs` go to dlt.pipeline (e.g. progress)."""
     destination: Any = args.destination
     if destination == "duckdb":
@@ -37,6 +46,24 @@ def pipeline_from_args(args: argparse.Namespace, *, memory_limit: str | None = N
     pipeline_name = args.pipeline_name
     if args.demo and pipeline_name == DEFAULT_PIPELINE:
         pipeline_name = DEMO_PIPELINE  # the demo never touches the state of a real account's pipeline
-    pipeline: dlt.Pipeline = dlt.pipeline(pipeline_name=pipeline_name, destination=destination,
-                                          dataset_name=args.dataset, pipelines_dir=args.pipelines_dir, **kwargs)
+    folder: str | None = pipelines_dir or getattr(args, "pipelines_dir", None)
+    pipeline: dlt.Pipeline = dlt.pipeline(
+        pipeline_name=pipeline_name, destination=destination, dataset_name=args.dataset,
+        pipelines_dir=folder,  # type: ignore[arg-type]  # dlt annotates it str, its default None included
+        **kwargs)
     return pipeline
+
+
+@contextlib.contextmanager
+def reading_pipeline(args: argparse.Namespace) -> Iterator[dlt.Pipeline]:
+    """The pipeline the flags name, for a command that only reads the loaded tables (and builds models there).
+
+    dlt saves a pipeline's state when it is created with another destination or dataset: a folder of its own,
+    thrown away after, keeps the load pipeline's state (its cursors) out of reach.
+    """
+    if args.destination == "duckdb":
+        path = args.duckdb_file or (DEMO_DUCKDB_FILE if args.demo else DUCKDB_FILE)
+        if not os.path.isfile(path):  # duckdb_destination would create an empty one
+            raise ConfigurationError(f"no DuckDB file {path}: run `copernica load` first, or give --duckdb-file")
+    with tempfile.TemporaryDirectory(prefix="copernica-read-") as working:
+        yield pipeline_from_args(args, pipelines_dir=working)

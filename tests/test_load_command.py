@@ -133,7 +133,7 @@ def _assert_not_in_files(root: Path, secret: str) -> None:
 
 def test_demo_loads_every_table_and_summarises(tmp_path: Path) -> None:
     """The README's first command: the pipeline against the bundled simulator, into DuckDB, with a summary."""
-    cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--demo", "--demo-events", "2000",
+    cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--demo", "--no-models", "--demo-events", "2000",
            "--duckdb-file", str(tmp_path / "demo.duckdb"), "--pipelines-dir", str(tmp_path / "pipelines")]
     for _ in range(2):  # the demo starts over each time, so a second run gives the same tables
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -198,7 +198,7 @@ def test_load_creates_its_files_owner_only_and_leaves_existing_ones_alone(tmp_pa
     """The DuckDB file holds profiles (personal data): created 0600 in a new folder 0700, with dlt's state and
     load packages 0700; a DuckDB file that already exists keeps the mode its owner gave it."""
     def load(duckdb_file: Path) -> None:
-        cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--demo", "--demo-events", "200",
+        cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--demo", "--no-models", "--demo-events", "200",
                "--resources", "html_clicks,profiles", "--duckdb-file", str(duckdb_file),
                "--pipelines-dir", str(tmp_path / "pipelines")]
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
@@ -222,7 +222,7 @@ def test_load_creates_its_files_owner_only_and_leaves_existing_ones_alone(tmp_pa
 
 @pytest.mark.parametrize("name", ["a/b", "v1.2"])
 def test_invalid_pipeline_name_is_one_error_line(tmp_path: Path, name: str) -> None:
-    cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--pipeline-name", name, "--demo", "--demo-events",
+    cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--pipeline-name", name, "--demo", "--no-models", "--demo-events",
            "100", "--duckdb-file", str(tmp_path / "demo.duckdb"), "--pipelines-dir", str(tmp_path / "pipelines")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 1

@@ -123,9 +123,9 @@ def add_load_command(commands: Any) -> None:
                    help="drop this source's tables and state (only the --resources ones, if given), load everything")
     p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="when another run of this pipeline is in progress, wait this long for it (default: refuse)")
-    p.add_argument("--models", action="store_true",
-                   help="after a successful load, build and test the analyst models (as `copernica models` does; "
-                        "always on with --demo when dbt is installed)")
+    p.add_argument("--models", action=argparse.BooleanOptionalAction, default=None,
+                   help="after a successful load, build and test the analyst models, as `copernica models` does "
+                        "(default: on with --demo when dbt is installed, else off)")
     add_models_arguments(p)
     p.add_argument("--demo-events", type=int, default=DEMO_EVENTS, help=argparse.SUPPRESS)
     p.set_defaults(run=run_load)
@@ -240,7 +240,7 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
     _print_summary(pipeline, time.monotonic() - started, CopernicaClient.total_requests() - requests_before)
     for line in held_back.lines:
         print(f"held back: {line}")
-    if args.models or (args.demo and models_installed()):
+    if args.models or (args.models is None and args.demo and models_installed()):
         status = build_and_print(pipeline, args)
         if status == 0 and args.demo:  # the demo shows the whole path: raw tables, models, report
             args.output = DEMO_REPORT

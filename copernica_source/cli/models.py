@@ -4,14 +4,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Any
 
 import dlt
 
-from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args
-from copernica_source.models import MODELS, ModelsOutcome, build_models
+from copernica_source.cli.pipeline_args import add_pipeline_arguments, duckdb_file, pipeline_from_args
+from copernica_source.models import MODELS, ModelsError, ModelsOutcome, build_models
 
 MODELS_DESCRIPTION = f"""\
 Build the analyst models in the dataset `copernica load` wrote, with the same settings (destination,
@@ -47,6 +48,10 @@ def add_models_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    if args.destination == "duckdb" and not os.path.exists(duckdb_file(args)):
+        # opening it would create an empty database, and dbt would build empty models in it
+        raise ModelsError(f"no DuckDB file {os.path.abspath(duckdb_file(args))}: `copernica load` has not written "
+                          "there (run it first, or check --duckdb-file)")
     return build_and_print(pipeline_from_args(args), args)
 
 

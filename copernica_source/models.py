@@ -94,7 +94,8 @@ def build_models(pipeline: dlt.Pipeline, *, timezone: str | None = None, run_tes
         What was built and tested; `ok` is False when a model or a test failed (warnings do not fail).
 
     Raises:
-        ModelsError: dbt is not installed, or the destination is not a SQL warehouse.
+        ModelsError: dbt is not installed, the destination is not a SQL warehouse, or its dataset holds no
+            raw table (`copernica load` never wrote there).
     """
     # dlt's dbt helpers are imported here: only this command needs them
     from dlt.helpers.dbt.exceptions import DBTProcessingError, PrerequisitesException
@@ -102,6 +103,7 @@ def build_models(pipeline: dlt.Pipeline, *, timezone: str | None = None, run_tes
     from dlt.pipeline.dbt import package as dbt_package
 
     _require_dbt(pipeline)
+    _require_raw_tables(pipeline)
     project = _project_copy(Path(pipeline.working_dir) / "dbt" / "copernica")
     # dlt's package() finds the destination's credentials; its runner is then rebuilt with our profiles
     python = _this_python(Path(pipeline.working_dir))
@@ -150,6 +152,23 @@ def _require_dbt(pipeline: dlt.Pipeline) -> None:
         __import__(f"dbt.adapters.{adapter}")
     except ImportError:
         raise ModelsError(f"dbt has no adapter for {kind}: pip install dbt-{adapter}") from None
+
+
+def _require_raw_tables(pipeline: dlt.Pipeline) -> None:
+    """Over a dataset `copernica load` never wrote to (a mistyped --dataset, --duckdb-file or destination) dbt
+    would build empty models and every test would pass: stop with what is missing instead."""
+    from copernica_source.tables import PRODUCTS, engagement_tables
+
+    raw = [f"{p}_{spec.name}" for p in PRODUCTS for spec in engagement_tables(p)] + ["databases"]
+    with pipeline.destination_client() as client:
+        storage_tables = getattr(client, "get_storage_tables", None)
+        if storage_tables is None:  # a destination that cannot list its tables: let dbt find out
+            return
+        found = [name for name, columns in storage_tables(raw) if columns]
+        where = str(client.config.credentials or pipeline.destination.destination_name)  # passwords are masked
+    if not found:
+        raise ModelsError(f"dataset {pipeline.dataset_name!r} in {where} holds none of the tables `copernica load` "
+                          "writes: run `copernica load` first, or check --destination and --dataset")
 
 
 def _project_copy(target: Path) -> Path:

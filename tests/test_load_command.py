@@ -222,8 +222,9 @@ def test_load_creates_its_files_owner_only_and_leaves_existing_ones_alone(tmp_pa
 
 @pytest.mark.parametrize("name", ["a/b", "v1.2"])
 def test_invalid_pipeline_name_is_one_error_line(tmp_path: Path, name: str) -> None:
-    cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--pipeline-name", name, "--demo", "--no-models", "--demo-events",
-           "100", "--duckdb-file", str(tmp_path / "demo.duckdb"), "--pipelines-dir", str(tmp_path / "pipelines")]
+    cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--pipeline-name", name, "--demo", "--no-models",
+           "--demo-events", "100", "--duckdb-file", str(tmp_path / "demo.duckdb"),
+           "--pipelines-dir", str(tmp_path / "pipelines")]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr

@@ -2,7 +2,8 @@
 text shown literally, and clear pages for an empty account and for models never built.
 
 Most tests read tables from tests/report_fixture.py (the models' columns, filled by DuckDB SQL with hostile text
-and exact counts); one runs the demo end to end on the real dbt models. The browser tests need Chromium at /usr/bin/chromium: skipped without it, failed without it in CI."""
+and exact counts); one runs the demo end to end on the real dbt models. The browser tests need Chromium at
+/usr/bin/chromium: skipped without it, failed without it in CI."""
 
 from __future__ import annotations
 

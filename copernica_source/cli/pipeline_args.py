@@ -36,13 +36,17 @@ def add_pipeline_arguments(p: argparse.ArgumentParser, *, demo_help: str, keeps_
         p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (cursors)"))
 
 
+def duckdb_file(args: argparse.Namespace) -> str:
+    """The DuckDB file the flags name (with --destination duckdb)."""
+    return str(args.duckdb_file or (DEMO_DUCKDB_FILE if args.demo else DUCKDB_FILE))
+
+
 def pipeline_from_args(args: argparse.Namespace, *, memory_limit: str | None = None, pipelines_dir: str | None = None,
                        **kwargs: Any) -> dlt.Pipeline:
     """The pipeline the flags name; `kwargs` go to dlt.pipeline (e.g. progress)."""
     destination: Any = args.destination
     if destination == "duckdb":
-        path = args.duckdb_file or (DEMO_DUCKDB_FILE if args.demo else DUCKDB_FILE)
-        destination = duckdb_destination(path, memory_limit)
+        destination = duckdb_destination(duckdb_file(args), memory_limit)
     pipeline_name = args.pipeline_name
     if args.demo and pipeline_name == DEFAULT_PIPELINE:
         pipeline_name = DEMO_PIPELINE  # the demo never touches the state of a real account's pipeline
@@ -62,8 +66,9 @@ def reading_pipeline(args: argparse.Namespace) -> Iterator[dlt.Pipeline]:
     thrown away after, keeps the load pipeline's state (its cursors) out of reach.
     """
     if args.destination == "duckdb":
-        path = args.duckdb_file or (DEMO_DUCKDB_FILE if args.demo else DUCKDB_FILE)
-        if not os.path.isfile(path):  # duckdb_destination would create an empty one
-            raise ConfigurationError(f"no DuckDB file {path}: run `copernica load` first, or give --duckdb-file")
+        path = duckdb_file(args)
+        if not os.path.isfile(path):  # duckdb_destination would create an empty one, and dbt empty models in it
+            raise ConfigurationError(f"no DuckDB file {os.path.abspath(path)}: `copernica load` has not written there "
+                                     "(run it first, or check --duckdb-file)")
     with tempfile.TemporaryDirectory(prefix="copernica-read-") as working:
         yield pipeline_from_args(args, pipelines_dir=working)

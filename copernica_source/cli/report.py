@@ -18,9 +18,9 @@ import dlt
 from dlt.common.configuration.exceptions import ConfigFieldMissingException
 from dlt.common.destination.exceptions import DestinationException
 
-from copernica_source.cli.pipeline_args import DEMO_DUCKDB_FILE, add_pipeline_arguments, reading_pipeline
+from copernica_source.cli.pipeline_args import add_pipeline_arguments, duckdb_file, reading_pipeline
 from copernica_source.errors import ConfigurationError, root_message
-from copernica_source.settings import DUCKDB_FILE, account_timezone
+from copernica_source.settings import account_timezone
 
 DEFAULT_OUTPUT = "copernica_report.html"
 
@@ -64,7 +64,7 @@ def write_report_for(args: argparse.Namespace, pipeline: dlt.Pipeline | None = N
             pipeline = stack.enter_context(reading_pipeline(args))
         where = pipeline.destination.destination_name
         if where == "duckdb":
-            where = f"duckdb {os.path.basename(args.duckdb_file or (DEMO_DUCKDB_FILE if args.demo else DUCKDB_FILE))}"
+            where = f"duckdb {os.path.basename(duckdb_file(args))}"
         try:
             with sql_client_query(pipeline) as query:
                 written = write_report(output, query, destination_dataset(pipeline), timezone=account_timezone(),

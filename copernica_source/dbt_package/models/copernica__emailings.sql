@@ -73,7 +73,8 @@ figures as (
     st.stats_unique_clicks,
     st.stats_bounces,
     st.stats_unsubscribes,
-    st.stats_complaints
+    st.stats_complaints,
+    st.emailing_id is not null as has_statistics
   from keys as k
   left join emailings as e on e.product = k.product and e.emailing_id = k.emailing_id
   left join sends as s on s.product = k.product and s.emailing_id = k.emailing_id
@@ -129,6 +130,7 @@ select
   stats_bounces,
   stats_unsubscribes,
   stats_complaints,
-  differences <> '' as stats_differ,
+  -- no statistics row (not loaded, or the emailing known only from its events): agreement is unknown, so null
+  case when has_statistics then differences <> '' end as stats_differ,
   nullif(differences, '') as stats_differences
 from compared

@@ -10,10 +10,11 @@ from copernica_source import copernica_source
 
 def load_everything(destination: str = "duckdb") -> None:
     """The scheduled run: everything new since the last run (the first run loads all history)."""
-    pipeline = dlt.pipeline("copernica", destination=destination, dataset_name="copernica_data", progress="log")
+    pipeline = dlt.pipeline("copernica", destination=destination, dataset_name="copernica_data")
     info = pipeline.run(copernica_source())
     info.raise_on_failed_jobs()
-    print(pipeline.last_trace.last_normalize_info)
+    print(info)  # the load step's outcome: which packages loaded where
+    print(pipeline.last_trace.last_normalize_info)  # rows per table
 
 
 def load_html_engagement() -> None:

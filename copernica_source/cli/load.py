@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import functools
 import logging
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
-import dlt
-from dlt.common.runtime.collector import LogCollector
 from dlt.common.typing import TRefreshMode
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from copernica_source.cli.load_summary import LoadSummary
 from copernica_source.cli.models import add_models_arguments, build_and_print
 from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args
+from copernica_source.cli.progress import StepProgress, progress_mode, routed_logs, use_system_allocator
 from copernica_source.cli.report import write_report_for
 from copernica_source.cli.tables import select_resources
 from copernica_source.client import CopernicaClient
@@ -32,51 +30,13 @@ DEMO_EVENTS = 20_000
 DEMO_REPORT = "copernica_demo_report.html"
 
 
-def use_system_allocator() -> None:
-    """Arrow's default allocator keeps freed memory per worker thread; the system one gives it back, which keeps
-    a long extract's footprint flat. glibc likewise keeps an arena per thread: two are enough for our workers and
-    hold far less freed memory. Process-wide, so the command sets it, not the library."""
-    import pyarrow as pa
-
-    pa.set_memory_pool(pa.system_memory_pool())
-    libc = _glibc()
-    if libc is not None:
-        libc.mallopt(_M_ARENA_MAX, 2)
-
-
-def release_freed_memory() -> None:
-    """Hand memory that is free but still held by malloc back to the OS (glibc only): between dlt's steps, so the
-    load step's DuckDB buffer does not come on top of what the extract's threads left behind."""
-    libc = _glibc()
-    if libc is not None:
-        libc.malloc_trim(0)
-
-
-_M_ARENA_MAX = -8  # glibc's mallopt parameter number
-
-
-@functools.cache
-def _glibc() -> Any:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
-    except OSError:  # not glibc (macOS, musl, Windows): their allocators need no help here
-        return None
-
-
-class StepProgress(LogCollector):
-    """dlt's progress log, releasing freed memory when each step ends (see release_freed_memory)."""
-
-    def _stop(self) -> None:
-        super()._stop()
-        release_freed_memory()
-
-
 LOAD_DESCRIPTION = """\
 `copernica load`: read Copernica (emailings, statistics, destinations, engagement events, the account's
 structure, profiles and subprofiles) and load it into DuckDB or any dlt destination, incrementally: each run
 reads what is new since the last one (dlt state in the pipeline's folder) and merges it on the tables' keys.
-Then prints one line per table (rows read this run, rows in the table) and any deletions held back.
+Progress: one live line on a terminal, nothing in a log file (--progress: a line per step there too; --quiet:
+none). Then the rows each table received (on a terminal; a log file gets the one total line) and any deletions
+held back; --summary-json writes all of it for an orchestrator.
 
 Settings come from [sources.copernica] (.dlt/config.toml, .dlt/secrets.toml) or SOURCES__COPERNICA__<KEY>;
 --products, --database-ids, --lookback-days, --start-date and --end-date override them for this run.
@@ -123,6 +83,14 @@ def add_load_command(commands: Any) -> None:
                    help="drop this source's tables and state (only the --resources ones, if given), load everything")
     p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
                    help="when another run of this pipeline is in progress, wait this long for it (default: refuse)")
+    p.add_argument("--quiet", action="store_true",
+                   help="print nothing on success but deletions held back (errors and warnings still print)")
+    p.add_argument("--progress", action="store_true",
+                   help="show progress even when stderr is not a terminal: one line per finished step (default: "
+                        "a live line on a terminal only)")
+    p.add_argument("--summary-json", default=None, metavar="FILE",
+                   help="also write what the run did (status, rows per table, API requests, load IDs, error) as "
+                        "JSON to FILE, on success and on failure")
     p.add_argument("--models", action=argparse.BooleanOptionalAction, default=None,
                    help="after a successful load, build and test the analyst models, as `copernica models` does "
                         "(default: on with --demo when dbt is installed, else off)")
@@ -148,7 +116,7 @@ def source_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def _demo_simulator(events: int) -> Iterator[dict[str, Any]]:
+def _demo_simulator(events: int, *, quiet: bool) -> Iterator[dict[str, Any]]:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
@@ -157,7 +125,8 @@ def _demo_simulator(events: int) -> Iterator[dict[str, Any]]:
     # the demo account's clock is today (midnight), so "last 30 days" queries find its newest rows
     today = datetime.now(ZoneInfo("Europe/Amsterdam")).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
     with Simulator(events=events, seed=1, now=today) as sim:
-        print(f"demo: simulator at {sim.base_url} ({events} html clicks and the rest)", file=sys.stderr)
+        if not quiet:
+            print(f"demo: simulator at {sim.base_url} ({events} html clicks and the rest)", file=sys.stderr)
         yield {"access_token": sim.access_token, "base_url": sim.base_url, "auth_url": sim.auth_url}
 
 
@@ -175,30 +144,35 @@ class _HeldBack(logging.Handler):
 
 
 def run_load(args: argparse.Namespace) -> int:
-    logger = logging.getLogger("copernica_source")
     held_back = _HeldBack()
-    # a handler of ours would silence Python's last-resort printing of warnings: print them as it did
-    added: list[logging.Handler] = [held_back]
-    if not logger.handlers and not logging.getLogger().handlers:
-        printer = logging.StreamHandler(sys.stderr)
-        printer.setLevel(logging.WARNING)
-        added.append(printer)
-    for handler in added:
-        logger.addHandler(handler)
+    summary = LoadSummary()
     try:
-        return _run_load(args, held_back)
+        with routed_logs(sys.stderr, held_back):
+            return _run_load(args, summary)
+    except Exception as exc:
+        summary.status, summary.error = "failed", root_message(exc)
+        raise
     finally:
-        for handler in added:
-            logger.removeHandler(handler)
+        summary.held_back = held_back.lines
+        if args.summary_json:
+            summary.write_json(args.summary_json)
 
 
-def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
+def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
     use_system_allocator()
     started = time.monotonic()
     requests_before = CopernicaClient.total_requests()
+
+    def failed(message: str, code: int = 1) -> int:
+        print(f"error: {message}", file=sys.stderr)
+        summary.status, summary.error = "failed", message
+        summary.seconds = round(time.monotonic() - started, 3)
+        summary.api_requests = CopernicaClient.total_requests() - requests_before
+        return code
+
     demo: contextlib.AbstractContextManager[dict[str, Any]]
     if args.demo:
-        demo = _demo_simulator(args.demo_events)
+        demo = _demo_simulator(args.demo_events, quiet=args.quiet)
     else:
         demo = contextlib.nullcontext({})
     with demo as connection:
@@ -209,17 +183,13 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
             for note in selection.notes:
                 print(note, file=sys.stderr)
             if selection.error:
-                print(f"error: {selection.error}", file=sys.stderr)
-                return 2
+                return failed(selection.error, 2)
             source = source.with_resources(*selection.resources)
         limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit
-        pipeline = pipeline_from_args(
-            args, memory_limit=limit,
-            progress=StepProgress(log_period=5.0, logger=sys.stderr, dump_system_stats=False),  # dlt.progress.log
-        )
-        pipeline_name = pipeline.pipeline_name
+        mode = progress_mode(sys.stderr, quiet=args.quiet, forced=args.progress)
+        pipeline = pipeline_from_args(args, memory_limit=limit, progress=StepProgress(mode, sys.stderr))
         # one run per pipeline: a second one would extract everything again and race for the state
-        with run_lock(pipeline.pipelines_dir, pipeline_name, args.wait_for_lock):
+        with run_lock(pipeline.pipelines_dir, pipeline.pipeline_name, args.wait_for_lock):
             try:
                 # the demo starts over each time: the simulator's data is the same on every start. With --resources,
                 # a full refresh drops only the selected tables and their state
@@ -235,11 +205,15 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
                 info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
                 info.raise_on_failed_jobs()
             except PipelineStepFailed as exc:
-                print(f"error: {copernica_cause(exc) or root_message(exc)}", file=sys.stderr)
-                return 1
-    _print_summary(pipeline, time.monotonic() - started, CopernicaClient.total_requests() - requests_before)
-    for line in held_back.lines:
-        print(f"held back: {line}")
+                return failed(str(copernica_cause(exc) or root_message(exc)))
+    summary.read_trace(pipeline)
+    summary.seconds = round(time.monotonic() - started, 3)
+    summary.api_requests = CopernicaClient.total_requests() - requests_before
+    if not args.quiet:
+        summary.print(sys.stdout, per_table=sys.stdout.isatty())
+    else:
+        for line in summary.held_back:
+            print(f"held back: {line}")
     if args.models or (args.models is None and args.demo and models_installed()):
         status = build_and_print(pipeline, args)
         if status == 0 and args.demo:  # the demo shows the whole path: raw tables, models, report
@@ -247,23 +221,3 @@ def _run_load(args: argparse.Namespace, held_back: _HeldBack) -> int:
             print(f"report: {write_report_for(args, pipeline)}")
         return status
     return 0
-
-
-def _print_summary(pipeline: dlt.Pipeline, seconds: float, requests: int) -> None:
-    trace = pipeline.last_trace
-    loaded = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
-    totals: dict[str, int] = {}
-    with contextlib.suppress(Exception), pipeline.sql_client() as sql:
-        for table in sorted(pipeline.default_schema.data_table_names()):
-            counted = sql.execute_sql(f"SELECT count(*) FROM {sql.make_qualified_table_name(table)}")
-            assert counted is not None  # count(*) answers one row
-            totals[table] = counted[0][0]
-    tables = sorted(set(totals) | {t for t in loaded if not t.startswith("_dlt")})
-    width = max([len(t) for t in tables] + [5])
-    print(f"\nloaded into {pipeline.destination.destination_name} dataset '{pipeline.dataset_name}'")
-    print(f"{'table':<{width}}  {'rows read':>10}  {'in table':>10}")
-    for table in tables:
-        total = totals.get(table)
-        print(f"{table:<{width}}  {loaded.get(table, 0):>10,}  {'' if total is None else f'{total:,}':>10}")
-    rows = sum(v for k, v in loaded.items() if not k.startswith("_dlt"))
-    print(f"{rows:,} rows in {seconds:.1f}s with {requests:,} API requests")

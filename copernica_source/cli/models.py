@@ -56,23 +56,27 @@ def build_and_print(pipeline: dlt.Pipeline, args: argparse.Namespace) -> int:
     test tally, and each failing test with dbt's message."""
     started = time.monotonic()
     outcome = build_models(pipeline, timezone=args.timezone, run_tests=not args.skip_tests)
-    _print_outcome(outcome, time.monotonic() - started)
+    _print_outcome(outcome, time.monotonic() - started, quiet=getattr(args, "quiet", False))
     return 0 if outcome.ok else 1
 
 
-def _print_outcome(outcome: ModelsOutcome, seconds: float) -> None:
-    print(f"\nmodels in dataset '{outcome.dataset}'")
-    width = max([len(m.name) for m in outcome.models] + [5])
-    for model in outcome.models:
-        status = "built" if model.status == "success" else model.status
-        note = "" if model.message in ("OK", "") else model.message
-        print(f"  {model.name:<{width}}  {status:<7} {model.seconds:6.2f}s  {note}".rstrip())
+def _print_outcome(outcome: ModelsOutcome, seconds: float, *, quiet: bool) -> None:
+    """One line per model, the test tally, the total; with quiet only what failed or warned (on stderr)."""
+    if not quiet:
+        print(f"\nmodels in dataset '{outcome.dataset}'")
+        width = max([len(m.name) for m in outcome.models] + [5])
+        for model in outcome.models:
+            status = "built" if model.status == "success" else model.status
+            note = "" if model.message in ("OK", "") else model.message
+            print(f"  {model.name:<{width}}  {status:<7} {model.seconds:6.2f}s  {note}".rstrip())
     if outcome.tests:
         passed = sum(1 for t in outcome.tests if t.status == "pass")
-        print(f"tests: {passed} passed, {len(outcome.warned_tests)} warned, {len(outcome.failed_tests)} failed")
+        if not quiet:
+            print(f"tests: {passed} passed, {len(outcome.warned_tests)} warned, {len(outcome.failed_tests)} failed")
         for test in outcome.warned_tests + outcome.failed_tests:
             print(f"  {test.status}: {test.name}: {test.message}", file=sys.stderr)
     failed_models = [m for m in outcome.models if m.failed]
     for model in failed_models:
         print(f"error: model {model.name} failed: {model.message}", file=sys.stderr)
-    print(f"{len(outcome.models) - len(failed_models)} of {len(outcome.models)} models built in {seconds:.1f}s")
+    if not quiet:
+        print(f"{len(outcome.models) - len(failed_models)} of {len(outcome.models)} models built in {seconds:.1f}s")

@@ -17,13 +17,13 @@ from _harness import PEAK_RSS, run_child, simulator_process
 FULL_LOAD = PEAK_RSS + """
 import json, os, tempfile, time, dlt
 from copernica_source import copernica_source
-from copernica_source.cli.load import StepProgress, use_system_allocator
+from copernica_source.cli.progress import StepProgress, use_system_allocator
 from copernica_source.settings import duckdb_destination
 use_system_allocator()  # as `copernica load` runs
 d = tempfile.mkdtemp()
 os.environ['DLT_DATA_DIR'] = d
 p = dlt.pipeline('bench_full', destination=duckdb_destination(d + '/b.duckdb'), dataset_name='bench', pipelines_dir=d,
-                 progress=StepProgress(log_period=60, logger=None, dump_system_stats=False))
+                 progress=StepProgress("off"))
 src = copernica_source(access_token=os.environ['TOKEN'], base_url=os.environ['BASE'], auth_url=os.environ['AUTH'],
                        max_concurrency=int(os.environ['CONC']))
 t = time.perf_counter(); info = p.run(src); info.raise_on_failed_jobs(); dt = time.perf_counter() - t

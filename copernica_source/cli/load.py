@@ -215,7 +215,7 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
         for line in summary.held_back:
             print(f"held back: {line}")
     if args.models or (args.models is None and args.demo and models_installed()):
-        status = build_and_print(pipeline, args)
+        status = build_and_print(pipeline, args, on_outcome=summary.read_models)
         if status == 0 and args.demo:  # the demo shows the whole path: raw tables, models, report
             args.output = DEMO_REPORT
             print(f"report: {write_report_for(args, pipeline)}")

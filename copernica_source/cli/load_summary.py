@@ -11,6 +11,7 @@ from typing import Any, TextIO
 
 import dlt
 
+from copernica_source.models import ModelsOutcome
 from copernica_source.private_files import write_private
 
 SUMMARY_VERSION = 1
@@ -46,6 +47,21 @@ class LoadSummary:
         self.rows = sum(t["rows"] for t in self.tables.values())
         if trace and trace.last_load_info:
             self.load_ids = list(trace.last_load_info.loads_ids)
+
+    def read_models(self, outcome: ModelsOutcome) -> None:
+        """The models step of `load --models`: what was built, the test tally, what failed."""
+        self.models = {
+            "ok": outcome.ok,
+            "built": [m.name for m in outcome.models if not m.failed],
+            "failed": [m.name for m in outcome.models if m.failed],
+            "tests": {"passed": sum(1 for t in outcome.tests if t.status == "pass"),
+                      "warned": [t.name for t in outcome.warned_tests],
+                      "failed": [t.name for t in outcome.failed_tests]},
+        }
+        if not outcome.ok:
+            self.status = "failed"
+            self.error = "models: " + ", ".join([m.name for m in outcome.models if m.failed]
+                                                + [t.name for t in outcome.failed_tests])
 
     def line(self) -> str:
         """The one line a scheduler's log keeps."""

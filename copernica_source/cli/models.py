@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import dlt
@@ -51,12 +52,15 @@ def run_models(args: argparse.Namespace) -> int:
         return build_and_print(pipeline, args)
 
 
-def build_and_print(pipeline: dlt.Pipeline, args: argparse.Namespace) -> int:
+def build_and_print(pipeline: dlt.Pipeline, args: argparse.Namespace,
+                    on_outcome: Callable[[ModelsOutcome], None] | None = None) -> int:
     """Build the models for `pipeline` and print what a scheduler's log should keep: one line per model, the
     test tally, and each failing test with dbt's message."""
     started = time.monotonic()
     outcome = build_models(pipeline, timezone=args.timezone, run_tests=not args.skip_tests)
     _print_outcome(outcome, time.monotonic() - started, quiet=getattr(args, "quiet", False))
+    if on_outcome is not None:
+        on_outcome(outcome)
     return 0 if outcome.ok else 1
 
 

@@ -13,12 +13,13 @@ import os
 import shutil
 import sys
 import types
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.utils import custom_environ
 
 from copernica_source.errors import CopernicaError
 from copernica_source.settings import account_timezone
@@ -30,6 +31,7 @@ MODELS = ("copernica__emailings", "copernica__events", "copernica__recipients", 
           "copernica__profiles", "copernica__daily")
 _OWN_PROFILES = ("duckdb", "postgres")  # the others use dlt's profiles.yml
 _COPY_SKIP = ("target", "logs", "dbt_packages")
+_OFFLINE_DBT = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
 
 
 class ModelsError(CopernicaError):
@@ -115,7 +117,8 @@ def build_models(pipeline: dlt.Pipeline, *, timezone: str | None = None, run_tes
     variables = {"copernica_timezone": timezone or account_timezone()}
     outcome = ModelsOutcome(dataset=pipeline.dataset_name)
     log = io.StringIO()
-    with _offline_dbt(), contextlib.redirect_stdout(log):
+    # dbt sends usage events to the network by default; a scheduled load must not wait on that
+    with custom_environ(_OFFLINE_DBT), contextlib.redirect_stdout(log):
         try:
             run_params = ["--full-refresh"] if full_refresh else []
             outcome.models = _outcomes(runner.run_all(run_params=run_params, additional_vars=variables))
@@ -195,21 +198,6 @@ def _this_python(working_dir: Path) -> Any:
         if not os.path.exists(link):
             os.symlink(sys.executable, link)
     return Venv(types.SimpleNamespace(bin_path=bin_path, env_exe=sys.executable), current=True)
-
-
-@contextlib.contextmanager
-def _offline_dbt() -> Iterator[None]:
-    """dbt sends usage events to the network by default; a scheduled load must not wait on that."""
-    saved = {k: os.environ.get(k) for k in ("DO_NOT_TRACK", "DBT_SEND_ANONYMOUS_USAGE_STATS", "DBT_USE_COLORS")}
-    os.environ.update(DO_NOT_TRACK="1", DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_USE_COLORS="false")
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _outcomes(results: Sequence[Any] | None) -> list[NodeOutcome]:

@@ -26,6 +26,7 @@ DUCKDB_FILE = "copernica.duckdb"
 DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
 DUCKDB_MEMORY_LIMIT = "192MB"  # with the extract's leftovers released, a full load peaks under 500 MB
 DEFAULT_TIMEZONE = "Europe/Amsterdam"  # Copernica's times carry no zone (assumption A14)
+LOAD_ID_ON_ROWS = "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"  # dlt's setting: `_dlt_load_id` on Arrow rows
 
 
 def _timezone(timezone: str = DEFAULT_TIMEZONE) -> str:

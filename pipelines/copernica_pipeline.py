@@ -3,9 +3,15 @@
 Credentials: SOURCES__COPERNICA__ACCESS_TOKEN or .dlt/secrets.toml ([sources.copernica] access_token = "...").
 """
 
+import os
+
 import dlt
 
 from copernica_source import copernica_source
+
+# every row carries the ID of the load that wrote it, as `copernica load` does (or put add_dlt_load_id = true
+# under [normalize.parquet_normalizer] in .dlt/config.toml)
+os.environ.setdefault("NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID", "true")
 
 
 def load_everything(destination: str = "duckdb") -> None:

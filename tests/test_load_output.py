@@ -67,6 +67,13 @@ def test_a_scheduled_run_logs_a_few_lines_and_a_json_summary(tmp_path: Path, sim
     finally:
         con.close()
     assert f"loaded {summary['rows']:,} rows into {len(summary['tables'])} tables" in total[0]
+    con = duckdb.connect(str(tmp_path / "o.duckdb"), read_only=True)
+    try:  # every row says which load wrote it
+        for table in ("html_clicks", "databases", "profiles_customers", "html_emailing_statistics"):
+            assert con.execute(f"select distinct _dlt_load_id from copernica_data.{table}").fetchall() == [
+                (summary["load_ids"][0],)], table
+    finally:
+        con.close()
 
     # the next run reads only what is new: the summary says so, still in one line
     again = _run(tmp_path, sim, "--summary-json", str(summary_path))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from dlt.common.typing import TRefreshMode
+from dlt.common.utils import custom_environ
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copernica_source.cli.load_summary import LoadSummary
@@ -23,7 +25,7 @@ from copernica_source.client import CopernicaClient
 from copernica_source.errors import copernica_cause, root_message
 from copernica_source.models import models_installed
 from copernica_source.run_lock import run_lock
-from copernica_source.settings import DUCKDB_MEMORY_LIMIT
+from copernica_source.settings import DUCKDB_MEMORY_LIMIT, LOAD_ID_ON_ROWS
 from copernica_source.source import copernica_source
 
 DEMO_EVENTS = 20_000
@@ -146,8 +148,11 @@ class _HeldBack(logging.Handler):
 def run_load(args: argparse.Namespace) -> int:
     held_back = _HeldBack()
     summary = LoadSummary()
+    # every row says which load wrote it (dlt leaves `_dlt_load_id` off Arrow rows unless asked): what freshness
+    # checks and "what did the last load change" queries need. A setting of the user's own still wins.
+    load_id_on_rows = {} if LOAD_ID_ON_ROWS in os.environ else {LOAD_ID_ON_ROWS: "true"}
     try:
-        with routed_logs(sys.stderr, held_back):
+        with routed_logs(sys.stderr, held_back), custom_environ(load_id_on_rows):
             return _run_load(args, summary)
     except Exception as exc:
         summary.status, summary.error = "failed", root_message(exc)

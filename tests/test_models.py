@@ -434,8 +434,7 @@ def _empty_account_through_the_cli(corrupt: bool) -> Callable[[Path], Built]:
             with duckdb.connect(str(db)) as con:
                 con.execute(f"INSERT INTO {DEFAULT_DATASET}.html_destinations "
                             f"SELECT * FROM {DEFAULT_DATASET}.html_destinations LIMIT 1")
-        done = copernica(folder, "models", "--duckdb-file", str(db), "--pipeline-name", CLI_PIPELINE,
-                         "--pipelines-dir", str(folder / "pipelines"))
+        done = copernica(folder, "models", "--duckdb-file", str(db), "--pipeline-name", CLI_PIPELINE)
         models = _read_duckdb(db, DEFAULT_DATASET) if done.returncode == 0 else {}
         return Built(None, models, truth, cli={"models": done})
 
@@ -707,7 +706,7 @@ def test_a_failing_dbt_test_exits_1_and_is_named_on_stderr(corrupt_account: Buil
 
 def test_models_on_a_duckdb_file_that_was_never_loaded_say_so(tmp_path: Path) -> None:
     missing = tmp_path / "typo.duckdb"
-    done = copernica(tmp_path, "models", "--duckdb-file", str(missing), "--pipelines-dir", str(tmp_path / "p"))
+    done = copernica(tmp_path, "models", "--duckdb-file", str(missing))
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr
@@ -719,7 +718,7 @@ def test_models_on_a_dataset_without_raw_tables_say_so(tmp_path: Path) -> None:
     other = tmp_path / "other.duckdb"
     with duckdb.connect(str(other)) as con:
         con.execute("CREATE SCHEMA copernica_data; CREATE TABLE copernica_data.unrelated (x INTEGER)")
-    done = copernica(tmp_path, "models", "--duckdb-file", str(other), "--pipelines-dir", str(tmp_path / "p"))
+    done = copernica(tmp_path, "models", "--duckdb-file", str(other))
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ") and len(done.stderr.strip().splitlines()) == 1, done.stderr

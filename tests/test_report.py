@@ -122,6 +122,17 @@ def _browser_page() -> Iterator[tuple[Any, list[str]]]:
             browser.close()
 
 
+def _drawn_marks(page: Any, report: Path) -> dict[str, dict[str, int]]:
+    """Open the report, wait until plotly has drawn every chart, and count each chart's marks."""
+    page.goto(report.as_uri())
+    page.wait_for_function(
+        "n => { const d = [...document.querySelectorAll('.js-plotly-plot')];"
+        " return d.length === n && d.every(e => e._fullLayout && e.querySelector('.main-svg')); }",
+        arg=len(CHARTS), timeout=30_000)
+    marks: dict[str, dict[str, int]] = page.evaluate(COUNT_MARKS, list(CHARTS))
+    return marks
+
+
 def _screenshot(page: Any, name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / name
@@ -140,12 +151,7 @@ def test_the_report_draws_every_chart_offline_in_a_real_browser(tmp_path: Path) 
     assert html.count(get_plotlyjs()[-2000:]) == 1, "plotly.js is inlined exactly once"
 
     with _browser_page() as (page, problems):
-        page.goto(report.as_uri())
-        page.wait_for_function(
-            "n => { const d = [...document.querySelectorAll('.js-plotly-plot')];"
-            " return d.length === n && d.every(e => e._fullLayout && e.querySelector('.main-svg')); }",
-            arg=len(CHARTS), timeout=30_000)
-        marks = page.evaluate(COUNT_MARKS, list(CHARTS))
+        marks = _drawn_marks(page, report)
         for chart, expected in MARKS.items():
             for kind, count in expected.items():
                 if count is None:
@@ -359,12 +365,7 @@ def test_the_demo_builds_real_models_and_a_report_every_chart_draws(
     report = tmp_path / "copernica_demo_report.html"
     assert f"report: {report.resolve()}" in out
     with _browser_page() as (page, problems):
-        page.goto(report.as_uri())
-        page.wait_for_function(
-            "n => { const d = [...document.querySelectorAll('.js-plotly-plot')];"
-            " return d.length === n && d.every(e => e._fullLayout && e.querySelector('.main-svg')); }",
-            arg=len(CHARTS), timeout=30_000)
-        marks = page.evaluate(COUNT_MARKS, list(CHARTS))
+        marks = _drawn_marks(page, report)
         for chart, expected in MARKS.items():
             for kind in expected:
                 assert marks[chart][kind] > 0, (chart, kind, marks[chart])

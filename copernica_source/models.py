@@ -17,16 +17,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dlt
 from dlt.common.utils import custom_environ
 
-from copernica_source.errors import CopernicaError
+from copernica_source.errors import CopernicaError, root_message
 from copernica_source.settings import account_timezone
 
 PACKAGE_DIR = Path(__file__).parent / "dbt_package"
 """The dbt project (models, seed, macros, docs, tests); it ships in the wheel."""
 
+MODEL_PREFIX = "copernica__"
 MODELS = ("copernica__emailings", "copernica__events", "copernica__recipients", "copernica__links",
           "copernica__profiles", "copernica__daily")
 _OWN_PROFILES = ("duckdb", "postgres")  # the others use dlt's profiles.yml
@@ -100,10 +102,15 @@ def build_models(pipeline: dlt.Pipeline, *, timezone: str | None = None, run_tes
             raw table (`copernica load` never wrote there).
     """
     # dlt's dbt helpers are imported here: only this command needs them
-    from dlt.helpers.dbt.exceptions import DBTProcessingError, PrerequisitesException
+    from dlt.helpers.dbt.exceptions import DBTProcessingError
     from dlt.helpers.dbt.runner import create_runner
     from dlt.pipeline.dbt import package as dbt_package
 
+    zone = timezone or account_timezone()
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ModelsError(f"unknown time zone {zone!r}: give an IANA name such as Europe/Amsterdam") from None
     _require_dbt(pipeline)
     _require_raw_tables(pipeline)
     project = _project_copy(Path(pipeline.working_dir) / "dbt" / "copernica")
@@ -114,24 +121,25 @@ def build_models(pipeline: dlt.Pipeline, *, timezone: str | None = None, run_tes
     profiles_dir = str(PACKAGE_DIR) if profile in _OWN_PROFILES else default.config.package_profiles_dir
     runner = create_runner(python, default.credentials, pipeline.working_dir, str(project),
                            package_profiles_dir=profiles_dir, package_profile_name=profile)
-    variables = {"copernica_timezone": timezone or account_timezone()}
+    variables = runner._get_package_vars({"copernica_timezone": zone})
     outcome = ModelsOutcome(dataset=pipeline.dataset_name)
     log = io.StringIO()
     # dbt sends usage events to the network by default; a scheduled load must not wait on that
     with custom_environ(_OFFLINE_DBT), contextlib.redirect_stdout(log):
         try:
-            run_params = ["--full-refresh"] if full_refresh else []
-            outcome.models = _outcomes(runner.run_all(run_params=run_params, additional_vars=variables))
+            # two dbt processes, not dlt's run_all four (deps, seed, run, then test): each costs seconds to start.
+            # `build` of seeds and models only, so a failing test never keeps a model from being built
+            built = runner._run_dbt_command(
+                "build", ["--resource-type", "seed", "--resource-type", "model",
+                          *(["--full-refresh"] if full_refresh else [])], variables)
+            outcome.models = [m for m in _outcomes(built) if m.name.startswith(MODEL_PREFIX)]
             if run_tests:
                 try:
-                    outcome.tests = _outcomes(runner.test(additional_vars=variables))
+                    outcome.tests = _outcomes(runner._run_dbt_command("test", [], variables))
                 except DBTProcessingError as failed:
                     outcome.tests = _outcomes(failed.run_results)
-        except PrerequisitesException as exc:
-            outcome.log = log.getvalue()
-            raise ModelsError(f"the raw tables are not ready: {exc}") from exc
         except DBTProcessingError as failed:
-            outcome.models = _outcomes(failed.run_results)
+            outcome.models = [m for m in _outcomes(failed.run_results) if m.name.startswith(MODEL_PREFIX)]
             if not outcome.models:  # dbt failed before any model ran (a parse or connection error)
                 outcome.log = log.getvalue()
                 raise ModelsError(f"dbt {failed.command} failed: {_last_error(log.getvalue())}") from failed
@@ -157,18 +165,29 @@ def _require_dbt(pipeline: dlt.Pipeline) -> None:
         raise ModelsError(f"dbt has no adapter for {kind}: pip install dbt-{adapter}") from None
 
 
+def _raw_tables_found(pipeline: dlt.Pipeline, raw: list[str]) -> tuple[list[str] | None, str]:
+    with pipeline.destination_client() as client:
+        storage_tables = getattr(client, "get_storage_tables", None)
+        if storage_tables is None:
+            return None, ""
+        found = [name for name, columns in storage_tables(raw) if columns]
+        return found, str(client.config.credentials or pipeline.destination.destination_name)  # passwords masked
+
+
 def _require_raw_tables(pipeline: dlt.Pipeline) -> None:
     """Over a dataset `copernica load` never wrote to (a mistyped --dataset, --duckdb-file or destination) dbt
     would build empty models and every test would pass: stop with what is missing instead."""
+    from dlt.common.destination.exceptions import DestinationException
+
     from copernica_source.tables import PRODUCTS, engagement_tables
 
     raw = [f"{p}_{spec.name}" for p in PRODUCTS for spec in engagement_tables(p)] + ["databases"]
-    with pipeline.destination_client() as client:
-        storage_tables = getattr(client, "get_storage_tables", None)
-        if storage_tables is None:  # a destination that cannot list its tables: let dbt find out
-            return
-        found = [name for name, columns in storage_tables(raw) if columns]
-        where = str(client.config.credentials or pipeline.destination.destination_name)  # passwords are masked
+    try:
+        found, where = _raw_tables_found(pipeline, raw)
+    except DestinationException as exc:  # a locked DuckDB file, a warehouse that does not answer
+        raise ModelsError(f"cannot read dataset {pipeline.dataset_name}: {root_message(exc, 300)}") from None
+    if found is None:  # a destination that cannot list its tables: let dbt find out
+        return
     if not found:
         raise ModelsError(f"dataset {pipeline.dataset_name!r} in {where} holds none of the tables `copernica load` "
                           "writes: run `copernica load` first, or check --destination and --dataset")

@@ -24,6 +24,7 @@ import duckdb
 import pytest
 
 from copernica_source.cli import main
+from copernica_source.errors import ConfigurationError
 from copernica_source.report import (
     ModelsMissingError,
     build_report,
@@ -216,10 +217,17 @@ def test_a_chart_without_data_says_so_and_the_others_still_draw(tmp_path: Path) 
 def test_the_report_is_written_owner_only_in_one_step(tmp_path: Path) -> None:
     path = build_model_tables(tmp_path / "models.duckdb")
     out = tmp_path / "out" / "report.html"
+    with pytest.raises(ConfigurationError, match=r"no folder .*out for the report"):  # a typo makes no folders
+        _write(path, tmp_path, out)
+    assert not out.parent.exists()
+    out.parent.mkdir()
     written = _write(path, tmp_path, out)
     assert written == out and stat.S_IMODE(out.stat().st_mode) == 0o600
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # no temporary file left behind
+    out.chmod(0o644)  # made readable for a web server: the next report keeps that
+    _write(path, tmp_path, out)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o644
 
 
 def test_missing_models_say_to_run_copernica_models(tmp_path: Path) -> None:

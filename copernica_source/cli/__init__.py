@@ -15,6 +15,7 @@ from dlt.common.configuration.exceptions import (
     ConfigurationException,
     ConfigValueCannotBeCoercedException,
 )
+from dlt.common.destination.exceptions import UnknownDestinationModule
 from dlt.pipeline.exceptions import InvalidPipelineName
 
 from copernica_source.errors import CopernicaError
@@ -74,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with private_umask():  # what a command creates may hold personal data: DuckDB files, dlt's load packages
             return int(args.run(args))
+    except UnknownDestinationModule as exc:
+        print(f"error: unknown destination {exc.ref!r}: use a dlt destination name such as duckdb, postgres, "
+              "snowflake, bigquery or filesystem", file=sys.stderr)
+        return 2
     except InvalidPipelineName as exc:
         print(f"error: {pipeline_name_error_line(exc)}", file=sys.stderr)
         return 1

@@ -59,8 +59,9 @@ def add_load_command(commands: Any) -> None:
     p = commands.add_parser("load", help="load Copernica into DuckDB or any dlt destination",
                             description=LOAD_DESCRIPTION, epilog=LOAD_EXAMPLES,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_pipeline_arguments(p, demo_help="start the bundled simulator and load it (no account needed; default: "
-                                        "load the account in [sources.copernica])")
+    add_pipeline_arguments(p, demo_help="start the bundled simulator and load it (no account needed), then build "
+                                        "the models and write copernica_demo_report.html when the [models] extra is "
+                                        "installed (default: load the account in [sources.copernica])")
     p.add_argument("--duckdb-memory-limit", default=DUCKDB_MEMORY_LIMIT,
                    help=f"DuckDB memory for the load step (default {DUCKDB_MEMORY_LIMIT}; 'none' for DuckDB's default)")
     p.add_argument("--resources", default=None, metavar="NAMES",
@@ -219,6 +220,9 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
     else:
         for line in summary.held_back:
             print(f"held back: {line}")
+    if args.models is None and args.demo and not models_installed() and not args.quiet:
+        print("models and report skipped: they need dbt and plotly, pip install 'copernica-source[models]'",
+              file=sys.stderr)
     if args.models or (args.models is None and args.demo and models_installed()):
         status = build_and_print(pipeline, args, on_outcome=summary.read_models)
         if status == 0 and args.demo:  # the demo shows the whole path: raw tables, models, report

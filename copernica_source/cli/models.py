@@ -79,8 +79,11 @@ def _print_outcome(outcome: ModelsOutcome, seconds: float, *, quiet: bool) -> No
             print(f"tests: {passed} passed, {len(outcome.warned_tests)} warned, {len(outcome.failed_tests)} failed")
         for test in outcome.warned_tests + outcome.failed_tests:
             print(f"  {test.status}: {test.name}: {test.message}", file=sys.stderr)
-    failed_models = [m for m in outcome.models if m.failed]
-    for model in failed_models:
-        print(f"error: model {model.name} failed: {model.message}", file=sys.stderr)
+    for model in outcome.models:
+        if model.failed:
+            print(f"error: model {model.name} failed: {model.message}", file=sys.stderr)
+        elif model.status != "success":
+            print(f"error: model {model.name} {model.status}: {model.message}".rstrip(": "), file=sys.stderr)
+    built = sum(1 for m in outcome.models if m.status == "success")
     if not quiet:
-        print(f"{len(outcome.models) - len(failed_models)} of {len(outcome.models)} models built in {seconds:.1f}s")
+        print(f"{built} of {len(outcome.models)} models built in {seconds:.1f}s")

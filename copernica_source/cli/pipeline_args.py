@@ -28,10 +28,10 @@ def add_pipeline_arguments(p: argparse.ArgumentParser, *, demo_help: str, keeps_
                    help=f"DuckDB file for --destination duckdb (default {DUCKDB_FILE}; {DEMO_DUCKDB_FILE} with --demo)")
     p.add_argument("--dataset", default=DEFAULT_DATASET,
                    help=f"dataset (schema) name in the destination (default {DEFAULT_DATASET})")
+    what = ("names the folder that holds its state, the cursors, and selects [<name>.destination...] credentials"
+            if keeps_state else "the load's pipeline name: selects [<name>.destination...] credentials as it does")
     p.add_argument("--pipeline-name", default=DEFAULT_PIPELINE,
-                   help=f"dlt pipeline name: names the folder that holds its state, the cursors, and selects "
-                        f"[<name>.destination...] credentials (default {DEFAULT_PIPELINE}; {DEMO_PIPELINE} with "
-                        "--demo)")
+                   help=f"dlt pipeline name: {what} (default {DEFAULT_PIPELINE}; {DEMO_PIPELINE} with --demo)")
     if keeps_state:
         p.add_argument("--pipelines-dir", default=None, help=pipelines_dir_help("pipeline state (cursors)"))
 

@@ -2,8 +2,10 @@
 funnel, rates, bounces, unsubscribes, links, devices, hours, time to first open), drawn from the dbt models that
 `copernica models` builds in the dataset `copernica load` wrote. It opens offline: plotly.js is inside the file.
 
-Only reads: the load pipeline's state (its folder under ~/.dlt) is left alone. Prints the report's path.
-Exit status 0 written, 1 failed (models not built, destination not reachable), 2 bad arguments.
+Only reads: the load pipeline's state (its folder in the pipelines directory) is left alone. Prints the report's
+path. Give the --timezone the models were built with (both default to the source's timezone setting).
+Exit status 0 written, 1 failed (models not built, destination not reachable, output not writable), 2 bad
+arguments.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ def add_report_command(commands: Any) -> None:
     p.add_argument("--output", default=DEFAULT_OUTPUT, metavar="PATH",
                    help=f"the HTML file to write, replaced in one step, owner-only (default {DEFAULT_OUTPUT})")
     add_pipeline_arguments(p, demo_help="use the tables `copernica load --demo` wrote", keeps_state=False)
+    p.add_argument("--timezone", default=None,
+                   help="the time zone the models' local days and hours are in, for the labels (default: the "
+                        "source's timezone setting, else Europe/Amsterdam; as for `copernica models`)")
     p.set_defaults(run=run_report)
 
 
@@ -65,9 +70,10 @@ def write_report_for(args: argparse.Namespace, pipeline: dlt.Pipeline | None = N
         where = pipeline.destination.destination_name
         if where == "duckdb":
             where = f"duckdb {os.path.basename(duckdb_file(args))}"
+        timezone = getattr(args, "timezone", None) or account_timezone()  # load --demo has no --timezone flag
         try:
             with sql_client_query(pipeline) as query:
-                written = write_report(output, query, destination_dataset(pipeline), timezone=account_timezone(),
+                written = write_report(output, query, destination_dataset(pipeline), timezone=timezone,
                                        destination=where)
         except ConfigFieldMissingException as exc:
             name = pipeline.destination.destination_name

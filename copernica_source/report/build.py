@@ -4,6 +4,7 @@ is the only link to the warehouse, so any dlt destination (or a plain DuckDB con
 from __future__ import annotations
 
 import os
+import stat
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -33,7 +34,7 @@ def build_report(query: Query, dataset: str, *, timezone: str, destination: str 
     latest = query(queries.latest_emailings_sql(dataset))
     daily = query(queries.daily_sql(dataset))
     sections = [
-        Section("activity", "Activity over time", "Every send, open and click per day, both mail products.",
+        Section("activity", "Activity over time", "Every send, open and click per day, of every mail product loaded.",
                 charts.activity(daily)),
         Section("funnel", "From recipients to clicks",
                 "How many of each emailing's recipients got it, opened it and clicked (unique people).",
@@ -64,9 +65,19 @@ def write_report(path: str | os.PathLike[str], query: Query, dataset: str, *, ti
                  destination: str | None = None) -> Path:
     """Build the report and write it in one step (temporary file, then rename): a browser or a copy job never
     sees half a file, and a failed build leaves an earlier report in place. Owner-only, like the other files
-    the commands write."""
+    the commands write; a report that already exists keeps its mode (e.g. readable by a web server)."""
     html = build_report(query, dataset, timezone=timezone, destination=destination)
-    return write_private(path, html)
+    target = Path(path)
+    if not target.parent.is_dir():  # a typo in the folder must not create folders
+        raise ConfigurationError(f"no folder {target.parent} for the report: create it first, or fix --output")
+    mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else None
+    try:
+        written = write_private(target, html)
+        if mode is not None:
+            os.chmod(written, mode)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the report to {target}: {exc.strerror or exc}") from None
+    return written
 
 
 def _zone(name: str) -> ZoneInfo:

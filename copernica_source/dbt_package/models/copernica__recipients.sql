@@ -70,7 +70,8 @@ select
   profile_id,
   subprofile_id,
   sent_at,
-  deliveries > 0 as delivered,
+  -- a bounce (hard or soft) says the message did not arrive, whatever the delivery handoff said before
+  deliveries > 0 and coalesce(worst_bounce, 0) < 2 as delivered,
   first_open_at,
   first_click_at,
   opens,

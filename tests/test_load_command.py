@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -114,7 +115,7 @@ def test_token_and_jwt_never_stored_after_a_successful_load(
     cmd = _load_cmd(tmp_path, "ok") + ["--resources", "html_clicks,html_emailings,draganddrop_deliveries"]
     result = subprocess.run(cmd, env=_env(standalone_simulator), capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
-    assert "html_clicks" in result.stdout
+    assert result.stdout.startswith("loaded ") and "API requests" in result.stdout
     assert TOKEN not in result.stdout + result.stderr
     assert not JWT.search(result.stdout + result.stderr)
     _assert_not_in_files(tmp_path, TOKEN)
@@ -134,16 +135,19 @@ def _assert_not_in_files(root: Path, secret: str) -> None:
 def test_demo_loads_every_table_and_summarises(tmp_path: Path) -> None:
     """The README's first command: the pipeline against the bundled simulator, into DuckDB, with a summary."""
     cmd = [sys.executable, "-m", "copernica_source.cli", "load", "--demo", "--no-models", "--demo-events", "2000",
-           "--duckdb-file", str(tmp_path / "demo.duckdb"), "--pipelines-dir", str(tmp_path / "pipelines")]
+           "--duckdb-file", str(tmp_path / "demo.duckdb"), "--pipelines-dir", str(tmp_path / "pipelines"),
+           "--summary-json", str(tmp_path / "summary.json")]
     for _ in range(2):  # the demo starts over each time, so a second run gives the same tables
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         tables = _tables(tmp_path / "demo.duckdb")
         assert len(tables["html_clicks"]) == 2000 and len(tables["draganddrop_clicks"]) == 2000
         assert tables["profiles_customers"] and tables["databases"] and tables["html_emailing_statistics"]
-        summary = result.stdout.splitlines()
-        assert any(line.startswith("html_clicks") and line.split()[-1] == "2,000" for line in summary)
-        assert "API requests" in summary[-1]
+        summary = json.loads((tmp_path / "summary.json").read_text())
+        assert summary["status"] == "ok" and summary["tables"]["html_clicks"] == {"rows": 2000}
+        assert result.stdout.splitlines()[-1] == (
+            f"loaded {summary['rows']:,} rows into {len(summary['tables'])} tables of duckdb dataset "
+            f"'copernica_data' in {summary['seconds']:.1f}s with {summary['api_requests']:,} API requests")
 
 
 @pytest.mark.parametrize("env_change, expected", [

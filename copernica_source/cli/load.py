@@ -148,7 +148,7 @@ class _HeldBack(logging.Handler):
 
 def run_load(args: argparse.Namespace) -> int:
     held_back = _HeldBack()
-    summary = LoadSummary()
+    summary = LoadSummary(held_back=held_back.lines)  # the same list: filled while the run goes
     # every row says which load wrote it (dlt leaves `_dlt_load_id` off Arrow rows unless asked): what freshness
     # checks and "what did the last load change" queries need. A setting of the user's own still wins.
     load_id_on_rows = {} if LOAD_ID_ON_ROWS in os.environ else {LOAD_ID_ON_ROWS: "true"}
@@ -159,7 +159,6 @@ def run_load(args: argparse.Namespace) -> int:
         summary.status, summary.error = "failed", root_message(exc)
         raise
     finally:
-        summary.held_back = held_back.lines
         if args.summary_json:
             summary.write_json(args.summary_json)
 

@@ -117,6 +117,23 @@ def test_interest_flags_and_gone_rows_per_row() -> None:
     assert "not a profile ID" in (check_row({"id": 0, "city": "X"}, by_id).reason or "")
 
 
+def test_a_timestamp_exported_as_text_with_its_offset_is_sent_in_copernicas_zone() -> None:
+    """A CSV or JSON export writes a TIMESTAMPTZ column as `2025-04-01 13:13:29+00`: the same moment in Copernica's
+    zone (Europe/Amsterdam here, summer time), never refused and never sent with the wrong hour."""
+    db = Database(1, "Customers", {"email": FieldDef("email", "email"), "signup": FieldDef("signup", "datetime")})
+    plan = plan_columns(["email", "signup"], db, "email")
+
+    def sent(text: str) -> Any:
+        c = check_row({"email": "a@push.example", "signup": text}, plan)
+        return c.reason or c.fields["signup"]
+
+    assert sent("2025-04-01 13:13:29+00") == sent("2025-04-01T11:13:29-02:00") == "2025-04-01 15:13:29"
+    assert sent("2025-01-01 23:30:00Z") == "2025-01-02 00:30:00"
+    assert sent("2025-04-01 13:13:29") == "2025-04-01 13:13:29"  # no zone: Copernica's own, as before
+    assert "is not a date-time" in sent("2025-04-01 13:13:29 +00")
+    assert "is not a date-time" in sent("2025-02-30 10:00:00+00")
+
+
 # -- against the simulator ------------------------------------------------------------------------------------
 @pytest.fixture
 def loaded(copernica_simulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, str]:
@@ -196,7 +213,7 @@ def test_whole_table_back_by_profile_id_changes_exactly_what_sql_changed(loaded:
         assert set(w.body["interests"]) == declared
 
 
-def test_a_query_and_a_parquet_export_push_back(loaded: tuple[Any, str], tmp_path: Path) -> None:
+def test_a_query_and_parquet_csv_json_exports_push_back(loaded: tuple[Any, str], tmp_path: Path) -> None:
     sim, path = loaded
     before = account(sim)
     c = pick(path, "soccer", False)
@@ -213,6 +230,13 @@ def test_a_query_and_a_parquet_export_push_back(loaded: tuple[Any, str], tmp_pat
     assert push(tmp_path, "--input", str(export), "--key", "id", "--mode", "update",
                 "--results", str(tmp_path / "p.csv")) == 0
     assert [r["action"] for r in read_results(str(tmp_path / "p.csv")).to_pylist()] == ["updated"] * 2
+    # CSV and JSON-lines exports of the whole table: text flags and timestamps with an offset; nothing changes
+    for fmt, ext in (("csv, HEADER", "csv"), ("json", "jsonl")):
+        whole = tmp_path / f"whole.{ext}"
+        sql(path, f"COPY (SELECT * FROM {TABLE} WHERE id NOT IN ({c}, {d})) TO '{whole}' (FORMAT {fmt})")
+        out = tmp_path / f"{ext}.results.csv"
+        assert push(tmp_path, "--input", str(whole), "--key", "id", "--mode", "update", "--results", str(out)) == 0
+        assert {r["action"] for r in read_results(str(out)).to_pylist()} == {"updated"}
 
     expected = {k: (dict(f), list(i)) for k, (f, i) in before.items()}
     expected[c][0]["lastname"] = "Changed"

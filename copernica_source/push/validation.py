@@ -30,6 +30,7 @@ _INT_TEXT = re.compile(r"^[+-]?\d+$")
 _CANONICAL_INT = re.compile(r"^-?(0|[1-9]\d*)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(:\d{2})?)(\.\d+)?$")
+_ZONED = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)$")  # CSV exports
 _OPERATOR_CHARS = "=<>!~"
 
 
@@ -307,12 +308,13 @@ def _to_datetime(value: Any, tz: ZoneInfo) -> str:
     if _DATE.match(text):
         text += " 00:00:00"
     m = _DATETIME.match(text)
-    if m:
-        try:
-            moment = datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}")
-            return moment.strftime(COPERNICA_TIME)
-        except ValueError:
-            pass
+    try:
+        if m:
+            return datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}").strftime(COPERNICA_TIME)
+        if _ZONED.match(text):  # an explicit offset (a CSV export of a timestamp column): into Copernica's zone
+            return datetime.fromisoformat(text).astimezone(tz).strftime(COPERNICA_TIME)
+    except ValueError:
+        pass
     raise ValueError(f"{_show(str(value))} is not a date-time (YYYY-MM-DD HH:MM:SS)")
 
 

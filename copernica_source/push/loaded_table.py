@@ -96,7 +96,8 @@ def classify(columns: Sequence[str], fields: Sequence[str], interests: Sequence[
         elif low.startswith(INTERESTS_PREFIX) and low in by_interest_column:
             names = sorted(set(by_interest_column[low]))
             if len(names) > 1:
-                problems.append(f"column {col} could be any of the interests {', '.join(names)}: rename it")
+                problems.append(f"column {col} matches the interests {', '.join(names)} (their names differ only "
+                                "in case or punctuation): give the interests with --interests instead")
             else:
                 out_interests[col] = names[0]
         else:

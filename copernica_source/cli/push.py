@@ -42,6 +42,15 @@ from copernica_source.errors import (
     causes,
     one_line,
 )
+from copernica_source.push.columns import (
+    ROW_COLUMN,
+    ProfileValidationError,
+    RowPlan,
+    incomplete_interests,
+    plan_columns,
+    profile_id_key_problem,
+    sent_columns,
+)
 from copernica_source.push.destination import (
     DEFAULT_BATCH_SIZE,
     FIX_TOKEN,
@@ -59,6 +68,7 @@ from copernica_source.push.inputs import (
     read_duckdb_input,
     read_jsonl_input,
     read_parquet_input,
+    select_columns,
 )
 from copernica_source.push.journal import (
     DIR_MODE,
@@ -72,7 +82,7 @@ from copernica_source.push.journal import (
     printable,
     read_results,
 )
-from copernica_source.push.validation import ROW_COLUMN, RowPlan, check_row, key_group, plan_columns
+from copernica_source.push.validation import check_row, key_group
 from copernica_source.push.writer import DEFAULT_CONCURRENCY, MODES, fetch_database
 from copernica_source.settings import client_from_config, pipelines_dir_help
 
@@ -128,6 +138,8 @@ examples:
   copernica push-profiles --duckdb copernica.duckdb --query "SELECT email, city FROM crm" --database 4 --key email
   copernica push-profiles --input new.parquet --database customers --key customerid --mode create \\
       --map cust_no=customerid --interests hobbies
+  copernica push-profiles --duckdb copernica.duckdb --table copernica_data.profiles_customers \\
+      --database customers --key id --mode update    # a loaded table, fixed in SQL, back by profile ID
 """
 
 
@@ -143,8 +155,8 @@ def add_push_profiles_command(commands: Any) -> None:
     p.add_argument("--format", choices=["csv", "tsv", "parquet", "jsonl"], help="input format (default: from the name)")
     p.add_argument("--database",
                    help="database ID or name to push into (default: destination.copernica_profiles.database)")
-    p.add_argument("--key", help="field that identifies a profile, e.g. email or customerid "
-                                 "(default: destination.copernica_profiles.key)")
+    p.add_argument("--key", help="field that identifies a profile, e.g. email or customerid, or id (the profile's "
+                                 "own ID, with --mode update) (default: destination.copernica_profiles.key)")
     p.add_argument("--mode", choices=MODES, default=None,
                    help="upsert (default): update or create; create: only new keys; update: only existing keys")
     p.add_argument("--map", action="append", default=[], metavar="SRC=DST",
@@ -198,11 +210,21 @@ def run_push_profiles(args: argparse.Namespace) -> int:
     data = apply_map(open_input(args), args.map)
     with client_from_config(max_concurrency=concurrency) as client:
         db = fetch_database(client, database)
+        api_version = client.api_version
     plan = plan_columns(data.columns, db, key, args.interests, args.ignore_unknown_columns)
-    if plan.ignored:
-        print(f"ignoring columns that are not fields: {', '.join(plan.ignored)}", file=sys.stderr)
+    _say_columns(plan)
+    problem = incomplete_interests(plan)
+    if problem:
+        raise ProfileValidationError(problem)
+    problem = profile_id_key_problem(mode, api_version) if plan.by_profile_id else None
+    if problem:
+        raise ConfigurationError(problem)
+    # from here on only what is sent, named as Copernica names it: a loaded table's own columns never reach dlt
+    data = select_columns(data, sent_columns(plan))
+    plan = plan_columns(data.columns, db, key, args.interests, args.ignore_unknown_columns)
+    by = "profile ID" if plan.by_profile_id else plan.key_field.name
     print(f"pushing {data.rows:,} rows of {data.description} to database {db.name!r} ({db.id}) by "
-          f"{plan.key_field.name}, mode {mode}", file=sys.stderr)
+          f"{by}, mode {mode}", file=sys.stderr)
     if args.dry_run:
         return _dry_run(data, plan, args, mode)
 
@@ -257,6 +279,18 @@ def run_push_profiles(args: argparse.Namespace) -> int:
     results = _with_unsent(read_results(journal), data, plan)
     _write_results(results, args.results)
     return _summary(results, args.results, time.monotonic() - started, stopped)
+
+
+def _say_columns(plan: RowPlan) -> None:
+    """What the push makes of columns that are not plain fields, before anything is checked or sent."""
+    if plan.ignored:
+        print(f"ignoring columns that are not fields: {', '.join(plan.ignored)}", file=sys.stderr)
+    if plan.system_columns:
+        print(f"leaving out columns the loader adds (not fields, never sent): {', '.join(plan.system_columns)}",
+              file=sys.stderr)
+    if plan.interest_columns:
+        print(f"interests from {len(plan.interest_columns)} columns (true sets the interest, false removes it, "
+              f"empty leaves it): {', '.join(plan.interest_columns)}", file=sys.stderr)
 
 
 @contextlib.contextmanager

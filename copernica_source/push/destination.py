@@ -35,8 +35,17 @@ from dlt.common.typing import TDataItems, TSecretStrValue
 from dlt.destinations import destination as DestinationFactory
 
 from copernica_source.errors import AuthenticationError, ConfigurationError, TransientError, one_line
+from copernica_source.push.columns import (
+    PROFILE_ID,
+    ROW_COLUMN,
+    Database,
+    RowPlan,
+    key_def,
+    plan_columns,
+    profile_id_key_problem,
+)
 from copernica_source.push.journal import Journal
-from copernica_source.push.validation import ROW_COLUMN, CheckedRow, Database, RowPlan, check_row, plan_columns
+from copernica_source.push.validation import CheckedRow, check_row
 from copernica_source.push.writer import (
     DEFAULT_CONCURRENCY,
     MODES,
@@ -78,18 +87,24 @@ class _LoadWriter:
     signature: tuple[Any, ...]
     writer: ProfileWriter
     db: Database
-    plans: dict[tuple[str, ...], RowPlan]
+    plans: dict[tuple[tuple[str, ...], tuple[str, ...]], RowPlan]
     journal: Journal
 
-    def plan(self, columns: Sequence[str], settings: dict[str, Any]) -> RowPlan:
-        """Column plan for the columns a batch really has (dlt's table schema keeps columns of earlier runs)."""
-        ident = tuple(columns)
+    def plan(self, columns: Sequence[str], every_column: Sequence[str], settings: dict[str, Any]) -> RowPlan:
+        """Column plan for the columns a batch really has (dlt's table schema keeps columns of earlier runs);
+        `every_column` (all-null ones too) tells whether a loaded table's `fields__<name>` column is there."""
+        ident = (tuple(columns), tuple(every_column))
         if ident not in self.plans:
             try:
-                self.plans[ident] = plan_columns(list(columns), self.db, settings["key"],
-                                                 settings["interests_column"], settings["ignore_unknown_columns"])
+                plan = plan_columns(list(columns), self.db, settings["key"], settings["interests_column"],
+                                    settings["ignore_unknown_columns"], every_column)
+                if plan.interest_columns and self.writer.client.api_version == 1:
+                    raise ConfigurationError(
+                        f"api_version 1 writes a flat field map and no interests: the interest columns "
+                        f"{', '.join(plan.interest_columns)} would be dropped; use api_version 4 for interests")
             except ConfigurationError as exc:
                 raise PushStopped(str(exc), "fix the input's columns, or pass --discard-pending") from exc
+            self.plans[ident] = plan
         return self.plans[ident]
 
 
@@ -112,9 +127,12 @@ def _writer_for(table: TTableSchema, settings: dict[str, Any]) -> _LoadWriter:
         try:
             client = client_from_config(max_concurrency=settings["concurrency"], **overrides)
             db = fetch_database(client, settings["database"])
-            key_field = db.fields.get(str(settings["key"]).lower())
+            key_field = key_def(db, str(settings["key"]))
             if key_field is None:
                 raise ConfigurationError(f"key {settings['key']!r} is not a field of database {db.name!r} ({db.id})")
+            problem = profile_id_key_problem(settings["mode"], client.api_version) if key_field is PROFILE_ID else None
+            if problem:
+                raise ConfigurationError(problem)
             if client.api_version == 1 and settings.get("interests_column"):
                 raise ConfigurationError("api_version 1 writes a flat field map and no interests: the interests "
                                          "column would be dropped; use api_version 4 for interests")
@@ -154,6 +172,15 @@ def _columns_of(items: TDataItems, key: str) -> list[str]:
     seen: dict[str, None] = {}
     for i in items:
         seen.update(dict.fromkeys(k for k, v in i.items() if v is not None or k.lower() == key.lower()))
+    return list(seen)
+
+
+def _every_column(items: TDataItems) -> list[str]:
+    if isinstance(items, (pa.RecordBatch, pa.Table)):
+        return list(items.schema.names)
+    seen: dict[str, None] = {}
+    for i in items:
+        seen.update(dict.fromkeys(i))
     return list(seen)
 
 
@@ -220,7 +247,7 @@ def _copernica_profiles_sink(
 
 def _write_batch(items: TDataItems, table: TTableSchema, settings: dict[str, Any], timezone: str) -> None:
     lw = _writer_for(table, settings)
-    plan = lw.plan(_columns_of(items, settings["key"]), settings)
+    plan = lw.plan(_columns_of(items, settings["key"]), _every_column(items), settings)
     rows = _rows_of(items)
     _decode_interests(rows, settings["interests_column"])
     checked = [_checked(r, plan, timezone) for r in rows]

@@ -17,8 +17,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from copernica_source.errors import ConfigurationError
+from copernica_source.push.columns import ROW_COLUMN
 from copernica_source.push.journal import RowResult
-from copernica_source.push.validation import ROW_COLUMN
 
 READ_BATCH = 10_000
 MIN_BLOCK = 1 << 22  # pyarrow's CSV block: a record must fit in one
@@ -288,3 +288,15 @@ def apply_map(data: InputData, pairs: list[str]) -> InputData:
     return InputData(data.description, columns, batches, data.problems, data.rows)
 
 
+def select_columns(data: InputData, names: dict[str, str]) -> InputData:
+    """Only the columns in `names` (and the row number), renamed to their values, in the input's order."""
+    columns = [c for c in data.columns if c in names]
+    inner = data.batches
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for b in inner():
+            kept = [c for c in b.schema.names if c in names or c == ROW_COLUMN]
+            b = b.select(kept)
+            yield b.rename_columns([names.get(c, c) for c in kept])
+
+    return InputData(data.description, [names[c] for c in columns], batches, data.problems, data.rows)

@@ -18,10 +18,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from copernica_source.email_address import email_problem
-from copernica_source.errors import ConfigurationError
+from copernica_source.push.columns import ROW_COLUMN, FieldDef, RowPlan
+from copernica_source.push.loaded_table import GUARD_COLUMNS, gone_reason, interest_column, interest_flag
 from copernica_source.timefmt import COPERNICA_TIME
 
-ROW_COLUMN = "_row"  # input row number, added by push-profiles; never a field
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_TEXT_BYTES = 65_535  # MySQL TEXT
 MAX_PHONE = 64
@@ -30,6 +30,7 @@ _INT_TEXT = re.compile(r"^[+-]?\d+$")
 _CANONICAL_INT = re.compile(r"^-?(0|[1-9]\d*)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}(:\d{2})?)(\.\d+)?$")
+_ZONED = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}(:?\d{2})?)$")  # CSV exports
 _OPERATOR_CHARS = "=<>!~"
 
 
@@ -89,92 +90,6 @@ def control_problem(text: str, line_breaks: bool = False) -> str | None:
     return None
 
 
-class ProfileValidationError(ConfigurationError):
-    """The input as a whole cannot be pushed (unknown columns, missing key column): nothing was written."""
-
-
-@dataclass(frozen=True)
-class FieldDef:
-    name: str
-    type: str
-    length: int = 0
-    options: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Database:
-    id: int
-    name: str
-    fields: Mapping[str, FieldDef]  # by lower-cased name: Copernica matches field names case-insensitively
-    interests: tuple[str, ...] = ()  # every interest the database declares
-
-
-
-
-
-
-def field_def(f: Mapping[str, Any]) -> FieldDef:
-    ftype = str(f.get("type") or "text").lower()
-    try:
-        length = int(f.get("length") or 0)
-    except (TypeError, ValueError):
-        length = 0
-    options: tuple[str, ...] = ()
-    if ftype == "select":  # a select field's `value` holds its options, one per line
-        options = tuple(o.strip() for o in str(f.get("value") or "").splitlines() if o.strip())
-    return FieldDef(str(f["name"]), ftype, length, options)
-
-
-@dataclass(frozen=True)
-class RowPlan:
-    """Which input columns go where: field columns (input name -> Copernica field), the key, interests."""
-
-    fields: Mapping[str, FieldDef]
-    key_column: str
-    key_field: FieldDef
-    interests_column: str | None
-    ignored: tuple[str, ...]
-    declared_interests: tuple[str, ...] = ()  # the database's: a row naming another interest is rejected (A36)
-
-
-def plan_columns(
-    columns: Sequence[str],
-    db: Database,
-    key: str,
-    interests_column: str | None = None,
-    ignore_unknown_columns: bool = False,
-) -> RowPlan:
-    """Check the input's columns against the database before any write; unknown ones are an error that lists them."""
-    by_lower = {c.lower(): c for c in columns}
-    key_column = by_lower.get(key.lower())
-    if key_column is None:
-        raise ProfileValidationError(f"key column {key!r} is not in the input (columns: {', '.join(columns)})")
-    key_field = db.fields.get(key.lower())
-    if key_field is None:
-        raise ProfileValidationError(
-            f"key {key!r} is not a field of database {db.name!r} ({db.id}); a selector on an unknown field "
-            f"would match every profile. Fields: {', '.join(sorted(f.name for f in db.fields.values()))}"
-        )
-    if interests_column and interests_column not in columns:
-        raise ProfileValidationError(f"interests column {interests_column!r} is not in the input")
-    fields: dict[str, FieldDef] = {}
-    unknown: list[str] = []
-    for col in columns:
-        if col in (ROW_COLUMN, interests_column):
-            continue
-        fdef = db.fields.get(col.lower())
-        if fdef is None:
-            unknown.append(col)
-        else:
-            fields[col] = fdef
-    if unknown and not ignore_unknown_columns:
-        raise ProfileValidationError(
-            f"{len(unknown)} column(s) are not fields of database {db.name!r} ({db.id}): {', '.join(unknown)}. "
-            "Rename them (--map src=dst), drop them, or pass --ignore-unknown-columns"
-        )
-    return RowPlan(fields, key_column, key_field, interests_column, tuple(unknown), tuple(db.interests))
-
-
 @dataclass
 class CheckedRow:
     """A row ready to send (`reason` None), or rejected with its reason (never sent)."""
@@ -204,15 +119,8 @@ def check_row(values: Mapping[str, Any], plan: RowPlan, timezone: str = "Europe/
             continue
         if converted is not _SKIP:
             out[fdef.name] = converted
-    key = out.get(plan.key_field.name)
-    key_text = None if key is None else str(key)
-    if key_text is None or key_text == "":
-        if not any(p.startswith(f"{plan.key_column}:") for p in problems):
-            problems.insert(0, f"{plan.key_column}: the key is missing")
-    else:
-        unsafe = unsafe_key_reason(key_text, plan.key_field)
-        if unsafe:
-            problems.insert(0, f"{plan.key_column}: {unsafe}")
+    key_text = _key_text(values, plan, out, problems)
+    gone = [gone_reason(c, values.get(c)) for c in plan.system_columns if c.lower() in GUARD_COLUMNS]
     interests = None
     if plan.interests_column:
         try:
@@ -222,9 +130,62 @@ def check_row(values: Mapping[str, Any], plan: RowPlan, timezone: str = "Europe/
                 raise ValueError(unknown)
         except ValueError as exc:
             problems.append(f"{plan.interests_column}: {exc}")
+    elif plan.interest_columns:
+        interests = _flagged_interests(values, plan, problems)
     if key_text is None and values.get(plan.key_column) is not None:
         key_text = str(values[plan.key_column])  # shown in the results even when it is not valid
-    return CheckedRow(row_no, key_text, out, interests, "; ".join(problems) or None)
+    reasons = [r for r in gone if r] + problems
+    return CheckedRow(row_no, key_text, out, interests, "; ".join(reasons) or None)
+
+
+def _key_text(values: Mapping[str, Any], plan: RowPlan, out: Mapping[str, Any], problems: list[str]) -> str | None:
+    """The row's key as the selector (or the profile-ID path) will use it; a problem with it goes first."""
+    if plan.by_profile_id:
+        key: Any = None
+        if values.get(plan.key_column) is not None and str(values[plan.key_column]).strip():
+            try:
+                key = _to_int(values[plan.key_column])
+                if key < 1:
+                    raise ValueError(f"{key} is not a profile ID (a whole number from 1)")
+            except ValueError as exc:
+                problems.insert(0, f"{plan.key_column}: {exc}")
+                return None
+    else:
+        key = out.get(plan.key_field.name)
+    key_text = None if key is None else str(key)
+    if key_text is None or key_text == "":
+        if not any(p.startswith(f"{plan.key_column}:") for p in problems):
+            problems.insert(0, f"{plan.key_column}: the key is missing")
+    elif not plan.by_profile_id:
+        unsafe = unsafe_key_reason(key_text, plan.key_field)
+        if unsafe:
+            problems.insert(0, f"{plan.key_column}: {unsafe}")
+    return key_text
+
+
+def _flagged_interests(values: Mapping[str, Any], plan: RowPlan, problems: list[str]) -> list[str] | None:
+    """Interests from `interests__<name>` booleans: the names that are true (the writer sends every declared
+    interest, true as 1 and false as 0: A8), or None (all empty: interests left as they are). A row that says
+    some interests and not others is rejected: whether a partial set clears the rest is not documented."""
+    said: dict[str, bool] = {}
+    unreadable = False
+    for col, name in plan.interest_columns.items():
+        try:
+            flag = interest_flag(values.get(col))
+        except ValueError as exc:
+            problems.append(f"{col}: {exc}")
+            unreadable = True
+            continue
+        if flag is not None:
+            said[name.lower()] = flag
+    if unreadable or not said:
+        return None
+    unsaid = [interest_column(n) for n in plan.declared_interests if n.lower() not in said]
+    if unsaid:
+        problems.append(f"{', '.join(unsaid)}: empty or missing while other interests are set; a row sets every "
+                        "interest of the database or none")
+        return None
+    return [n for n in plan.declared_interests if said[n.lower()]]
 
 
 class _Skip:
@@ -347,12 +308,13 @@ def _to_datetime(value: Any, tz: ZoneInfo) -> str:
     if _DATE.match(text):
         text += " 00:00:00"
     m = _DATETIME.match(text)
-    if m:
-        try:
-            moment = datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}")
-            return moment.strftime(COPERNICA_TIME)
-        except ValueError:
-            pass
+    try:
+        if m:
+            return datetime.fromisoformat(f"{m.group(1)}T{m.group(2)}").strftime(COPERNICA_TIME)
+        if _ZONED.match(text):  # an explicit offset (a CSV export of a timestamp column): into Copernica's zone
+            return datetime.fromisoformat(text).astimezone(tz).strftime(COPERNICA_TIME)
+    except ValueError:
+        pass
     raise ValueError(f"{_show(str(value))} is not a date-time (YYYY-MM-DD HH:MM:SS)")
 
 

@@ -1,5 +1,6 @@
-"""All HTTP of the push: one row at a time into one database (upsert, create or update), and the database's
-definition (fields, interests) read before the first write."""
+"""All HTTP of the push: one row at a time into one database (upsert, create or update; by a key field, or by
+the profile's own ID with `PUT profile/$id`), and the database's definition (fields, interests) read before the
+first write."""
 
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ from copernica_source.errors import (
     one_line,
 )
 from copernica_source.probes import rows_of
+from copernica_source.push.columns import PROFILE_ID, Database, field_def, key_def, profile_id_key_problem
 from copernica_source.push.journal import Journal, RowResult
-from copernica_source.push.validation import CheckedRow, Database, field_def, key_group
+from copernica_source.push.validation import CheckedRow, key_group
 
 Mode = Literal["upsert", "create", "update"]
 
@@ -50,6 +52,10 @@ class ProfileWriter:
         self.db = db
         self.key_field = key_field
         self.mode = mode
+        self.by_id = key_def(db, key_field) is PROFILE_ID  # `--key id`: PUT profile/$id, never a selector
+        problem = profile_id_key_problem(mode, client.api_version) if self.by_id else None
+        if problem:
+            raise ConfigurationError(problem)
         self.concurrency = max(1, int(concurrency))
         self._pool = ThreadPoolExecutor(self.concurrency, thread_name_prefix="copernica-push")
         self._selector_checked = False
@@ -116,6 +122,8 @@ class ProfileWriter:
         with this row (a 400, a value that cannot be encoded, an unexpected answer) is this row's failure."""
         attempt = _Attempt(journal, c, journal is not None and journal.was_sending(c.row))
         try:
+            if self.by_id:
+                return self._update_by_id(c, attempt)
             if self.mode == "upsert":
                 return self._upsert(c, attempt)
             if self.mode == "create":
@@ -160,7 +168,7 @@ class ProfileWriter:
         would update every profile of the database (rmuit). Once per load, before the first write, a key no
         profile can have must select nothing; otherwise nothing is written."""
         with self._selector_lock:
-            if self._selector_checked:
+            if self._selector_checked or self.by_id:  # by ID no selector is sent
                 return
             # a value no profile holds, of the key field's kind (MySQL would read a text probe as 0 for a number)
             numeric = self.db.fields.get(self.key_field.lower())
@@ -226,6 +234,31 @@ class ProfileWriter:
         attempt.sent = True  # an update is safe to repeat: no intent line is needed
         self.client.request("PUT", self._path(), self._selector(c.key), body)
         return self._updated(c, ids)
+
+    def _update_by_id(self, c: CheckedRow, attempt: _Attempt) -> RowResult:
+        """`PUT profile/$id` once the profile is known to be this database's and not removed: Copernica still
+        answers `GET profile/$id` for a removed profile (fields empty, `removed` a time), and an ID from another
+        database must not be written with this database's fields."""
+        assert c.key is not None
+        pid = int(c.key)
+        try:
+            profile = self.client.get(f"profile/{pid}")
+        except NotFoundError:
+            return RowResult(c.row, c.key, "failed", None, "not found: no profile has this ID (update mode)")
+        if not isinstance(profile, dict):
+            return RowResult(c.row, c.key, "failed", None, f"GET profile/{pid} answered no profile: not sent")
+        where = str(profile.get("database", "")).strip()
+        if where != str(self.db.id):
+            return RowResult(c.row, c.key, "failed", None,
+                             f"profile {pid} is in database {where or '?'}, not {self.db.name!r} ({self.db.id}): "
+                             "not sent")
+        if profile.get("removed") not in (None, False, "", "0", "false"):
+            return RowResult(c.row, c.key, "failed", pid,
+                             f"profile {pid} was removed from Copernica ({profile.get('removed')}): not sent")
+        body = self._sendable_body(c)
+        attempt.sent = True  # an update is safe to repeat: no intent line is needed
+        self.client.request("PUT", f"profile/{pid}", json=body)
+        return RowResult(c.row, c.key, "updated", pid, "")
 
     def _create(self, c: CheckedRow, attempt: _Attempt) -> RowResult:
         """POST only while the key is absent: a POST whose answer was lost may have created the profile."""

@@ -26,6 +26,7 @@ DUCKDB_FILE = "copernica.duckdb"
 DEFAULT_DATASET = "copernica_data"  # not "copernica": DuckDB cannot tell a schema from the catalog of copernica.duckdb
 DUCKDB_MEMORY_LIMIT = "192MB"  # with the extract's leftovers released, a full load peaks under 500 MB
 DEFAULT_TIMEZONE = "Europe/Amsterdam"  # Copernica's times carry no zone (assumption A14)
+DUCKDB_STORAGE_VERSION = "v1.2.0"  # the oldest DuckDB that opens the files we create
 LOAD_ID_ON_ROWS = "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"  # dlt's setting: `_dlt_load_id` on Arrow rows
 
 
@@ -135,7 +136,9 @@ def _create_private_duckdb(path: str) -> None:
     except OSError as exc:
         raise ConfigurationError(f"cannot create the folder of the DuckDB file {path}: {exc.strerror or exc}") from None
     try:
-        duckdb.connect(path).close()
+        # in a storage format the DuckDB 1.2+ CLI and libraries also open (a file DuckDB 2 writes by default
+        # cannot be opened by 1.x); the format is the file's for good, whatever DuckDB writes to it later
+        duckdb.connect(path, config={"storage_compatibility_version": DUCKDB_STORAGE_VERSION}).close()
     except duckdb.Error:
         if not os.path.exists(path):
             raise

@@ -75,7 +75,7 @@ def main() -> None:
     n = r["events"]
     print(f"{n:,} events in DuckDB")
     print(f"raw limit (one CTAS of the 12 event tables): {r['raw']:6.2f}s")
-    print(f"models (dbt seed + run, 6 models):            {r['models']:6.2f}s  "
+    print(f"models (dbt build of the seed and 6 models):  {r['models']:6.2f}s  "
           f"{r['models'] / r['raw']:5.1f} x raw limit  ({n / r['models']:,.0f} events/s)")
     print(f"models and their {'passing' if r['tests_ok'] else 'FAILING'} tests:             {r['with_tests']:6.2f}s")
     if r["report"] is not None:

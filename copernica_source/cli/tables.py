@@ -17,7 +17,15 @@ from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from copernica_source.tables import PRODUCTS, PROFILES, STRUCTURE_TABLES, SUBPROFILES, Cursor, engagement_tables
+from copernica_source.tables import (
+    LOG_TABLES,
+    PRODUCTS,
+    PROFILES,
+    STRUCTURE_TABLES,
+    SUBPROFILES,
+    Cursor,
+    engagement_tables,
+)
 
 LOADED: dict[Cursor, str] = {
     "whole": "whole, merged",
@@ -27,6 +35,7 @@ LOADED: dict[Cursor, str] = {
     "emailings": "incremental by timestamp, re-reading emailing_window_days",
     "per_parent": "per emailing read this run, merged",
     "modified": "incremental on modified, merged",
+    "logfile": "opt-in: by day from daily logfiles, re-reading logfile_lookback_days",
 }
 """How a table is loaded, in words, per cursor kind of tables.py."""
 
@@ -36,6 +45,7 @@ examples:
   copernica tables --json          # the same for scripts: table, resource, primary_key, loaded, description
   copernica tables | grep profile  # where the profile tables come from
   copernica load --resources html_clicks,profiles_customers
+  copernica tables | grep _log_     # the opt-in tables read from Copernica's daily logfiles
 """
 
 PROFILE_TABLE = re.compile(r"profiles_\w+")
@@ -53,7 +63,8 @@ class TableInfo:
 
 
 def catalog() -> list[TableInfo]:
-    """Every table the source declares, in load order: engagement per product, structure, profile patterns."""
+    """Every table the source declares, in load order: engagement per product, structure, profile patterns, then
+    the opt-in log tables."""
     out = [TableInfo(f"{product}_{spec.name}", f"{product}_{spec.name}", list(spec.primary_key),
                      LOADED[spec.cursor], spec.description)
            for product in PRODUCTS for spec in engagement_tables(product)]
@@ -62,6 +73,8 @@ def catalog() -> list[TableInfo]:
     out += [TableInfo(pattern, spec.name, list(spec.primary_key), LOADED[spec.cursor], spec.description, True)
             for pattern, spec in (("profiles_<database>", PROFILES),
                                   ("subprofiles_<database>_<collection>", SUBPROFILES))]
+    out += [TableInfo(spec.name, spec.name, list(spec.primary_key), LOADED[spec.cursor], spec.description)
+            for spec in LOG_TABLES]
     return out
 
 

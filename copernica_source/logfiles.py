@@ -14,11 +14,14 @@ Readings the pages leave open are checked at run time (docs/assumptions.md A53-A
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import dlt
@@ -33,6 +36,7 @@ from copernica_source.logfile_csv import CutShortError, LogFile, LogfileFormatEr
 from copernica_source.tables import LOG_COLUMNS, LOG_TABLES, LOG_TYPES, TableSpec, log_fields
 
 log = logging.getLogger("copernica_source")
+_T = TypeVar("_T")
 
 _DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
 _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -79,23 +83,79 @@ def _resource(account: Account, spec: TableSpec, selected: bool, lookback_days: 
         recent = today - timedelta(days=max(0, lookback_days))
         first = s.start_date.date() if s.start_date else None
         last = s.end_date.date() if s.end_date else None
+        todo: list[LogFile] = []
         for day, names in _by_day(_names(account, spec.log_type, recent, loaded, first, last)):
             if (first and day and day < first) or (last and day and day > last):
                 continue
-            key = day.isoformat() if day else ""
-            done = set(loaded.get(key, ()))
-            for name in names:
-                if not backfill and day is not None and day < recent and name in done:
-                    continue
-                yield from _download(account, LogFile(name, day, fields, page_schema, spec.name), timezone)
-                if not backfill and day is not None:
-                    done.add(name)
-                    loaded[key] = sorted(done)
+            done = set(loaded.get(day.isoformat() if day else "", ()))
+            todo += [LogFile(name, day, fields, page_schema, spec.name) for name in names
+                     if backfill or day is None or day >= recent or name not in done]
+        jobs = [lambda file=file: _download(account, file, timezone) for file in todo]  # type: ignore[misc]
+        for index, batch in in_order(jobs, s.max_concurrency):
+            if batch is not None:
+                yield batch
+                continue
+            file = todo[index]  # read whole: remember it (committed with the load that carries its rows)
+            if not backfill and file.day is not None:
+                key = file.day.isoformat()
+                loaded[key] = sorted({*loaded.get(key, ()), file.name})
 
     resource = dlt.resource(read, name=spec.name, primary_key=list(spec.primary_key), merge_key=list(spec.merge_key),
                             write_disposition={"disposition": "merge", "strategy": "delete-insert"},
                             columns=spec.schema.dlt_columns(), selected=selected)
     return resource
+
+
+def in_order(jobs: Sequence[Callable[[], Iterator[_T]]], workers: int, depth: int = 2
+             ) -> Iterator[tuple[int, _T | None]]:
+    """Run up to `workers` jobs (each a generator, a file's batches) side by side and hand on their items in job
+    order, then `(index, None)` when job `index` is done. Each job runs at most `depth` items ahead of the consumer,
+    so memory stays bounded by workers x depth items; an error in a job is raised here, in its turn."""
+    cancel = threading.Event()
+    queues: list[queue.Queue[Any]] = [queue.Queue(maxsize=depth) for _ in jobs]
+
+    def put(out: queue.Queue[Any], item: Any) -> bool:
+        """Hand an item on unless the consumer has gone (False then)."""
+        while not cancel.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def run(index: int) -> None:
+        try:
+            for item in jobs[index]():
+                if not put(queues[index], item):
+                    return
+            put(queues[index], _Done())
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, raised there in its turn
+            put(queues[index], _Done(exc))
+
+    pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="logfile")
+    try:
+        for index in range(min(len(jobs), max(1, workers))):
+            pool.submit(run, index)
+        for index in range(len(jobs)):
+            while True:
+                item = queues[index].get()
+                if isinstance(item, _Done):
+                    if item.error is not None:
+                        raise item.error
+                    break
+                yield index, item
+            if index + max(1, workers) < len(jobs):
+                pool.submit(run, index + max(1, workers))
+            yield index, None
+    finally:
+        cancel.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Done:
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
 
 
 def _names(account: Account, log_type: str, recent: date, loaded: dict[str, list[str]], first: date | None,

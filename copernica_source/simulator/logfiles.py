@@ -446,32 +446,22 @@ class LogFiles:
         return range(e.first_at_or_after(lo), min(snap.sent[product], e.first_at_or_after(hi)))
 
     def _retry_count(self, product: str, lo: int, hi: int, snap: Snapshot) -> int:
+        """Deliveries stamped in [lo, hi) after their destination's first (round >= 1)."""
         t = self.products[product].tables["deliveries"]
-        sel = self._selection(product, "deliveries", lo, hi, snap)
-        return sum(1 for _, _, _, rnd, _ in self._located(t, sel.positions(0)) if rnd >= 1)
-
-    # --- rows ---------------------------------------------------------------------------------------
-    def _located(self, t: EventTable, indices: Iterable[int]) -> Iterator[tuple[int, int, int, int, int]]:
-        """(index, emailing, destination, round, time) of ascending event indices: EventTable.locate() and
-        ts(), with the home emailing's bounds kept from one index to the next."""
         e = t.emailings
-        dk, dests, flip = t.dk, e.dests, t.kind == "errors"
-        late_res, start, hist, n0 = t.late_res, self.clock.start, self.clock.history, t.n0
-        locate, ts_of, first_at, dest_of_rank = t.locate, t.ts, t.first_at, e.dest_of_rank
-        j, lo_b, hi_b = -1, 0, -1
-        for i in indices:
+        late_res, first_at, dk = t.late_res, t.first_at, t.dk
+        lo_b, hi_b, count = 0, -1, 0
+        for i in self._selection(product, "deliveries", lo, hi, snap).positions(0):
             if i % LATE_EVERY == late_res:
-                jl, d, rnd = locate(i)
-                yield i, jl, d, rnd, ts_of(i)
+                count += t.locate(i)[2] >= 1
                 continue
-            if not lo_b <= i < hi_b:
+            if not lo_b <= i < hi_b:  # the home emailing's range, as in _RowMaker.rows
                 j = e.latest_at(t.ins(i))
                 lo_b, hi_b = first_at(e.ts(j)), first_at(e.ts(j + 1))
-            rnd, r = divmod(i - lo_b, dk)
-            if flip:
-                r = dests - 1 - r
-            yield i, j, dest_of_rank(j, r), rnd, start + i * hist // n0
+            count += i - lo_b >= dk
+        return count
 
+    # --- rows ---------------------------------------------------------------------------------------
     def _render(self, ref: FileRef, enc: Encoder) -> Iterator[tuple[Any, ...]]:
         """The file's rows in order, each a tuple of encoded values in the type's column order."""
         lt, snap = ref.type, ref.snap

@@ -245,7 +245,8 @@ def _is_logfile_download(method: str, parts: list[str]) -> bool:
 def serve(sim: Backend, host: str, port: int) -> tuple[SimHTTPServer, threading.Thread]:
     httpd = SimHTTPServer((host, port), Handler)
     httpd.sim = sim
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="copernica-simulator",
+    # stop() waits for the loop to look up: 0.05 s keeps a test's teardown short at twenty idle wakeups a second
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="copernica-simulator",
                               daemon=True)
     thread.start()
     return httpd, thread

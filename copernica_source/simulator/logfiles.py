@@ -382,11 +382,17 @@ class LogFiles:
         return -(-self.count(lt, day, snap) // self.part_rows)
 
     def _nonempty(self, lt: LogType, day: date, snap: Snapshot) -> bool:
-        if lt.product is not None and lt.source not in ("attempts", "retries"):
-            t = self.products[lt.product].tables[lt.source]
-            lo, hi = self.window(day)
-            if min(snap.events[(lt.product, lt.source)], t.first_at(hi)) - t.first_at(lo) >= 2:
+        """count() > 0, mostly without counting: two neighbours in a day cannot both be late events."""
+        if lt.product is None:
+            return self.count(lt, day, snap) > 0
+        lo, hi = self.window(day)
+        if lt.source in ("attempts", "retries"):
+            if lt.source == "attempts" and len(self._sends(lt.product, lo, hi, snap)):
                 return True
+            return self._retry_count(lt.product, lo, hi, snap, first=True) > 0
+        t = self.products[lt.product].tables[lt.source]
+        if min(snap.events[(lt.product, lt.source)], t.first_at(hi)) - t.first_at(lo) >= 2:
+            return True
         return self.count(lt, day, snap) > 0
 
     def lookup(self, name: str) -> FileRef | None:
@@ -445,8 +451,8 @@ class LogFiles:
         e = self.products[product].emailings
         return range(e.first_at_or_after(lo), min(snap.sent[product], e.first_at_or_after(hi)))
 
-    def _retry_count(self, product: str, lo: int, hi: int, snap: Snapshot) -> int:
-        """Deliveries stamped in [lo, hi) after their destination's first (round >= 1)."""
+    def _retry_count(self, product: str, lo: int, hi: int, snap: Snapshot, first: bool = False) -> int:
+        """Deliveries stamped in [lo, hi) after their destination's first (round >= 1); first=True stops at 1."""
         t = self.products[product].tables["deliveries"]
         e = t.emailings
         late_res, first_at, dk = t.late_res, t.first_at, t.dk
@@ -459,6 +465,8 @@ class LogFiles:
                 j = e.latest_at(t.ins(i))
                 lo_b, hi_b = first_at(e.ts(j)), first_at(e.ts(j + 1))
             count += i - lo_b >= dk
+            if first and count:
+                break
         return count
 
     # --- rows ---------------------------------------------------------------------------------------

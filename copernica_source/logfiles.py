@@ -43,6 +43,7 @@ _DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _LOG_COLUMN_NAMES = frozenset(item.partition(":")[0] for item in LOG_COLUMNS.split())
 FORMAT_ATTEMPTS = 3  # a body that does not parse is asked again this often (a damaged transfer heals; a new layout
 # does not, and fails the run)
+GATHER_ROWS = 20_000
 GROUPS = {"html": "pom-", "draganddrop": "cdm-", "webhooks": "feedback-loop-"}
 """`logfiles` setting words that choose a group of log tables, by the log types' prefix."""
 
@@ -90,15 +91,21 @@ def _resource(account: Account, spec: TableSpec, selected: bool, lookback_days: 
             done = set(loaded.get(day.isoformat() if day else "", ()))
             todo += [LogFile(name, day, fields, page_schema, spec.name) for name in names
                      if backfill or day is None or day >= recent or name not in done]
-        jobs = [lambda file=file: _download(account, file, timezone) for file in todo]  # type: ignore[misc]
+        jobs = [lambda file=file: _download(account, file, timezone) for file in todo]
+        held: list[pa.Table] = []  # small files' rows gathered into one table: dlt's cost is per table handed on
         for index, batch in in_order(jobs, s.max_concurrency):
             if batch is not None:
-                yield batch
+                held.append(batch)
+                if sum(t.num_rows for t in held) >= GATHER_ROWS:
+                    yield pa.concat_tables(held, promote_options="default")
+                    held = []
                 continue
             file = todo[index]  # read whole: remember it (committed with the load that carries its rows)
             if not backfill and file.day is not None:
                 key = file.day.isoformat()
                 loaded[key] = sorted({*loaded.get(key, ()), file.name})
+        if held:
+            yield pa.concat_tables(held, promote_options="default")
 
     resource = dlt.resource(read, name=spec.name, primary_key=list(spec.primary_key), merge_key=list(spec.merge_key),
                             write_disposition={"disposition": "merge", "strategy": "delete-insert"},

@@ -65,7 +65,7 @@ def copernica_source(
     retry_max_seconds: float = 300.0,
     max_answer_mb: float = DEFAULT_MAX_ANSWER_MB,
     logfiles: LogfilesSetting | None = None,
-    logfile_lookback_days: int = 1,
+    logfile_lookback_days: int = 3,
     logfile_timezone: str | None = None,
 ) -> list[DltResource]:
     """Copernica emailings, statistics, destinations and engagement events, the account's structure, profiles

@@ -612,3 +612,17 @@ def test_a_large_day_streams_without_the_body_in_memory() -> None:
           f"{rows / seconds:,.0f} rows/s; its peak RSS grew {grown / 1e6:.1f} MB")
     assert rows > 50_000 and size > 12_000_000
     assert grown < size / 4  # a body held whole would grow it by more than its size (its text, then its bytes)
+
+
+@pytest.mark.parametrize("listing", ["names", "dates"])
+def test_logfile_type_listing(copernica_simulator_factory: Any, listing: str) -> None:
+    s = copernica_simulator_factory(**SMALL, quirks=f"logfile_type_listing={listing}")
+    with client(s) as c:
+        dates = _get(c, "logfiles").json()
+        by_type = _get(c, "logfiles", type="pom-errors").json()
+        both = _get(c, "logfiles", type="pom-errors", date=dates[-1]).json()
+    if listing == "dates":
+        assert by_type == dates
+    else:
+        assert by_type and all(n.startswith("pom-errors.") for n in by_type)
+    assert all(n.startswith("pom-errors.") and dates[-1] in n for n in both)

@@ -73,6 +73,9 @@ Switches (readings; literal / lenient / strict; sources):
 - logfile_clicks_old: absent | present; absent / absent / present. `pom-clicks-old` has a page and is linked
   from every logfile page, but the names page's table of types leaves it out: no such files, or a
   `pom-clicks-old` file beside each `pom-clicks` file with the same clicks in the old layout (no `linkinfo`).
+- logfile_type_listing: names | dates; names / names / dates. `logfiles?type=T` without a date: the names of
+  every file of T (the names page: "You can also add `$type`"), or the dates, as when neither is given (the page
+  shows `type` beside `date` only).
 
 Ground truth (`dataset.rows()`/`count()`) applies the quirks that decide which rows a list holds and in which
 order (html_id_filter, emailings_order, window_bounds, undocumented_gets, modified_field, errors) and ignores
@@ -111,6 +114,7 @@ SWITCHES: dict[str, tuple[str, ...]] = {
     "logfile_dates_order": ("asc", "desc"),
     "logfile_csv_quoting": ("minimal", "all"),
     "logfile_clicks_old": ("absent", "present"),
+    "logfile_type_listing": ("names", "dates"),
 }
 
 
@@ -140,6 +144,7 @@ class Quirks:
     logfile_dates_order: str = "asc"
     logfile_csv_quoting: str = "minimal"
     logfile_clicks_old: str = "absent"
+    logfile_type_listing: str = "names"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -167,14 +172,16 @@ PROFILES: dict[str, Quirks] = {
                       datarequest_post_body="json", v1_engagement="present", modified_field="absent",
                       database_views="top", logfile_csv_header="present", logfile_time_zone="local",
                       logfile_json_keys="fields", logfile_split="one", logfile_dates_order="asc",
-                      logfile_csv_quoting="minimal", logfile_clicks_old="absent"),
+                      logfile_csv_quoting="minimal", logfile_clicks_old="absent",
+                      logfile_type_listing="names"),
     "strict": Quirks(ids_paging="first_page", html_id_filter="none", emailings_order="desc", undocumented_gets="absent",
                      put_location="always", put_status="303", errors="entity", expired_jwt="401",
                      window_bounds="exclusive", unpaged_limit="ignored", total="never",
                      datarequest_post_body="text", v1_engagement="absent", modified_field="present",
                      database_views="all", logfile_csv_header="present", logfile_time_zone="utc",
                      logfile_json_keys="example", logfile_split="parts", logfile_dates_order="desc",
-                     logfile_csv_quoting="all", logfile_clicks_old="present"),
+                     logfile_csv_quoting="all", logfile_clicks_old="present",
+                     logfile_type_listing="dates"),
 }
 
 

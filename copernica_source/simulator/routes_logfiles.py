@@ -14,8 +14,8 @@ def register(router: Router, files: LogFiles) -> None:
         Either parameter alone filters by it; neither gives the dates (a bare JSON array either way).
         An empty value counts as absent; a value that is no date, or no type served, lists nothing."""
         day, kind = req.params.get("date") or None, req.params.get("type") or None
-        if day is None and kind is None:
-            return files.dates()
+        if day is None and (kind is None or files.quirks.logfile_type_listing == "dates"):
+            return files.dates()  # quirk logfile_type_listing=dates: a type alone is not honoured
         return files.names(day, kind)
 
     def download(req: Request) -> Response:

@@ -109,10 +109,12 @@ def _resource(account: Account, spec: TableSpec, selected: bool, lookback_days: 
 
     # a file's rows never repeat within a load, so the merge skips its de-duplication pass; the resources run side
     # by side (dlt's parallelized), so one type's queue does not hold the others back
-    merge: dict[str, Any] = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True}
-    return dlt.resource(read, name=spec.name, primary_key=list(spec.primary_key), merge_key=list(spec.merge_key),
-                        write_disposition=merge, columns=spec.schema.dlt_columns(), selected=selected,
-                        parallelized=True)
+    hints: dict[str, Any] = {
+        "name": spec.name, "primary_key": list(spec.primary_key), "merge_key": list(spec.merge_key),
+        "write_disposition": {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True},
+        "columns": spec.schema.dlt_columns(), "selected": selected, "parallelized": True}
+    resource: DltResource = dlt.resource(read, **hints)
+    return resource
 
 
 def in_order(jobs: Sequence[Callable[[], Iterator[_T]]], workers: int, depth: int = 2

@@ -31,7 +31,12 @@ class CutShortError(Exception):
 
 
 class LogfileFormatError(UnexpectedAnswerError):
-    """A logfile that does not look as the pages describe: a row with the wrong number of fields, broken quoting."""
+    """A logfile that does not look as the pages describe: a row with the wrong number of fields, broken quoting.
+    `problem` is the short part (file and what pyarrow saw), for a retry's warning."""
+
+    def __init__(self, message: str, problem: str = "") -> None:
+        super().__init__(message)
+        self.problem = problem or message
 
 
 class _Body(io.RawIOBase):
@@ -89,7 +94,7 @@ def read_csv(chunks: Iterable[bytes], file: LogFile, timezone: str, skip: int = 
         except StopIteration:
             return
         except pa.ArrowInvalid as exc:
-            raise LogfileFormatError(_format_problem(file, line, header is not None, str(exc))) from None
+            raise _format_problem(file, line, header is not None, str(exc)) from None
         first, line = line, line + batch.num_rows
         if line <= skip:
             continue
@@ -155,7 +160,7 @@ def _open(body: _Body, names: list[str], skip_header: bool, file: LogFile) -> pa
     except pa.ArrowInvalid as exc:
         if "Empty CSV file" in str(exc):
             return _Empty()
-        raise LogfileFormatError(_format_problem(file, 0, skip_header, str(exc))) from None
+        raise _format_problem(file, 0, skip_header, str(exc)) from None
 
 
 class _Empty:
@@ -171,9 +176,11 @@ def _typed(raw: pa.Table, file: LogFile, timezone: str, first: int) -> pa.Table:
             .append_column("log_date", pa.array([file.day] * n, pa.date32())))
 
 
-def _format_problem(file: LogFile, after: int, header: bool, problem: str) -> str:
+def _format_problem(file: LogFile, after: int, header: bool, problem: str) -> LogfileFormatError:
     layout = ("its header row's columns" if header else
-              f"the {len(file.fields)} fields rest-*-logfile.md lists ({', '.join(file.fields)})")
-    return (f"logfile {file.name}: {problem.strip()} (after data row {after:,}); expected {layout}. Nothing of this "
-            "run was loaded and no day was marked done: the next run reads the file again. If it keeps failing, "
-            "Copernica changed the file's layout: report it with this message")
+              f"the {len(file.fields)} fields Copernica's page for this log type lists ({', '.join(file.fields)})")
+    short = f"logfile {file.name}: {problem.strip()} (in the rows after data row {after:,})"
+    return LogfileFormatError(
+        f"{short}; expected {layout}. Nothing of this run was loaded and no file was marked read: the next run "
+        "reads it again. If it keeps failing, Copernica changed the file's layout: report it with this message.",
+        short)

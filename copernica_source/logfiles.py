@@ -13,6 +13,7 @@ Readings the pages leave open are checked at run time (docs/assumptions.md A53-A
 
 from __future__ import annotations
 
+import difflib
 import logging
 import queue
 import re
@@ -20,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -53,14 +54,16 @@ def chosen_log_tables(wanted: Iterable[str]) -> set[str]:
     ("pom-clicks") or a table name ("html_log_clicks")."""
     out: set[str] = set()
     for word in (str(w).strip() for w in wanted):
-        if not word:
+        if not word or word == "none":
             continue
         matched = {s.name for s in LOG_TABLES if word in ("all", s.name, s.log_type)
                    or (word in GROUPS and s.log_type.startswith(GROUPS[word]))}
         if not matched:
-            choices = ["all", *GROUPS, *(s.log_type for s in LOG_TABLES), *(s.name for s in LOG_TABLES)]
-            raise ConfigurationError(f"logfiles: {word!r} is not a log table, log type or group; choose from "
-                                     f"{', '.join(choices)}")
+            choices = ["none", "all", *GROUPS, *(s.log_type for s in LOG_TABLES), *(s.name for s in LOG_TABLES)]
+            close = difflib.get_close_matches(word, choices, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigurationError(f"logfiles: {word!r} is not a log table, log type or group; {hint}choose from "
+                                     f"{', '.join(choices)} (`copernica tables | grep _log_`)")
         out |= matched
     return out
 
@@ -79,18 +82,19 @@ def _resource(account: Account, spec: TableSpec, selected: bool, lookback_days: 
         s = account.settings
         backfill = s.end_date is not None
         state: dict[str, Any] = dlt.current.resource_state()
-        loaded: dict[str, list[str]] = state.setdefault("files", {})
+        # day -> {"names": files read whole, "read_on": the local date of the run that last read them}
+        loaded: dict[str, dict[str, Any]] = state.setdefault("days", {})
         today = s.now_local().date()
-        recent = today - timedelta(days=max(0, lookback_days))
-        first = s.start_date.date() if s.start_date else None
-        last = s.end_date.date() if s.end_date else None
+        first, last = _local_days(s.start_date, s.end_date, s.tz)
         todo: list[LogFile] = []
-        for day, names in _by_day(_names(account, spec.log_type, recent, loaded, first, last)):
+        for day, names in _by_day(_names(account, spec.log_type, lambda d: _settled(loaded, d, lookback_days),
+                                         first, last, backfill)):
             if (first and day and day < first) or (last and day and day > last):
                 continue
-            done = set(loaded.get(day.isoformat() if day else "", ()))
+            settled = _settled(loaded, day, lookback_days)
+            done = set(loaded.get(day.isoformat(), {}).get("names", ())) if day else set()
             todo += [LogFile(name, day, fields, page_schema, spec.name) for name in names
-                     if backfill or day is None or day >= recent or name not in done]
+                     if backfill or not settled or name not in done]
         jobs = [lambda file=file: _download(account, file, timezone) for file in todo]
         held: list[pa.Table] = []  # small files' rows gathered into one table: dlt's cost is per table handed on
         for index, batch in in_order(jobs, s.max_concurrency):
@@ -101,9 +105,10 @@ def _resource(account: Account, spec: TableSpec, selected: bool, lookback_days: 
                     held = []
                 continue
             file = todo[index]  # read whole: remember it (committed with the load that carries its rows)
-            if not backfill and file.day is not None:
-                key = file.day.isoformat()
-                loaded[key] = sorted({*loaded.get(key, ()), file.name})
+            if file.day is not None:
+                entry = loaded.setdefault(file.day.isoformat(), {"names": [], "read_on": today.isoformat()})
+                entry["names"] = sorted({*entry["names"], file.name})
+                entry["read_on"] = today.isoformat()
         if held:
             yield pa.concat_tables(held, promote_options="default")
 
@@ -169,8 +174,8 @@ class _Done:
         self.error = error
 
 
-def _names(account: Account, log_type: str, recent: date, loaded: dict[str, list[str]], first: date | None,
-           last: date | None) -> list[str]:
+def _names(account: Account, log_type: str, settled: Callable[[date], bool], first: date | None,
+           last: date | None, backfill: bool) -> list[str]:
     """Every file name of `log_type` (one request), or, where the account answers a type alone with its dates,
     the names of each day that needs reading (a request per day)."""
     answer = account.client.get("logfiles", [("type", log_type)])
@@ -182,11 +187,29 @@ def _names(account: Account, log_type: str, recent: date, loaded: dict[str, list
         day = _day(text)
         if day is None or (first and day < first) or (last and day > last):
             continue
-        if day < recent and loaded.get(text) and last is None:
-            continue  # loaded before and no longer growing: its files are known
+        if settled(day) and not backfill:
+            continue  # read whole after it stopped growing: its files are known
         names += _strings(account.client.get("logfiles", [("date", text), ("type", log_type)]),
                           f"logfiles?date={text}&type={log_type}")
     return names
+
+
+def _settled(loaded: dict[str, dict[str, Any]], day: date | None, lookback_days: int) -> bool:
+    """Whether a day's files were last read when the day could no longer grow: more than `lookback_days` after
+    it ended. Measured from that read, not from today, so a run after a long pause still reads the days the last
+    run saw growing."""
+    if day is None or day.isoformat() not in loaded:
+        return False
+    read_on = date.fromisoformat(loaded[day.isoformat()]["read_on"])
+    return (read_on - day).days > max(0, lookback_days)
+
+
+def _local_days(start: datetime | None, end: datetime | None, zone: tzinfo) -> tuple[date | None, date | None]:
+    """The account's local days a backfill covers: from start's day up to the day before end (end is exclusive,
+    as for the event lists: an end at local midnight does not take that day)."""
+    first = start.astimezone(zone).date() if start else None
+    last = (end.astimezone(zone) - timedelta(microseconds=1)).date() if end else None
+    return first, last
 
 
 def _of_type(name: str, log_type: str) -> bool:
@@ -248,8 +271,9 @@ def _download(account: Account, file: LogFile, timezone: str) -> Iterator[pa.Tab
             reason = f"download cut off ({exc})" if isinstance(exc, CutShortError) else \
                 f"connection lost mid-download ({type(exc).__name__})"
         except LogfileFormatError as exc:
-            reason = str(exc)
+            reason = f"{exc.problem} (asked again: a damaged transfer heals)"
             if attempt + 1 >= FORMAT_ATTEMPTS:
-                raise
+                raise LogfileFormatError(f"{exc} It did so on {FORMAT_ATTEMPTS} downloads in a row.", exc.problem) \
+                    from None
         attempt += 1
         client.retry_wait(attempt, started, f"GET logfile {file.name}", reason)

@@ -77,7 +77,7 @@ def test_a_row_with_another_number_of_fields_fails_naming_file_and_fields() -> N
         _read((ROW + "a,b,c\n" + ROW).encode())
     message = str(caught.value)
     assert "pom-clicks.2024-06-11.log" in message and "Expected 17 columns, got 3" in message
-    assert "linkinfo" in message and "next run reads the file again" in message
+    assert "linkinfo" in message and "the next run reads it again" in message
 
 
 def test_an_empty_file_has_no_rows() -> None:

@@ -178,3 +178,44 @@ def _env() -> dict[str, str]:
     import os
 
     return {k: v for k, v in os.environ.items() if not k.startswith("SOURCES__COPERNICA__")}
+
+
+def _clock_of(sim: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The connector's "now" follows the simulator's clock (the machine's clock cannot be moved in a test)."""
+    from copernica_source.account import Settings
+
+    monkeypatch.setattr(Settings, "now_local", lambda self: sim.now)
+
+
+def test_a_run_after_a_long_pause_still_completes_the_days_the_last_run_saw_growing(
+        copernica_simulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = copernica_simulator_factory(**SHORT, now=datetime(2025, 12, 10, 10))
+    _clock_of(sim, monkeypatch)
+    pipeline = make_pipeline(tmp_path)
+    types = ["pom-clicks", "cdm-impression"]
+    load(sim, pipeline, logfiles=types, resources=[TABLE_OF[t] for t in types])
+    sim.advance(days=5)  # the scheduler was down: 12-10 (read at 10:00) and the days before it grew since
+    seen = len(sim.requests)
+    load(sim, pipeline, logfiles=types, resources=[TABLE_OF[t] for t in types])
+    again = {_day(n) for n in _downloads(sim, seen)}
+    assert datetime(2025, 12, 10).date() in again and datetime(2025, 12, 7).date() in again
+    assert min(again) >= datetime(2025, 12, 7).date()  # 12-06 was read three days after it ended: settled
+    assert _log_counts(pipeline, types) == _truth(sim, types)
+
+
+def test_a_backfill_reads_the_accounts_local_days_and_counts_for_the_next_run(
+        copernica_simulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    sim = copernica_simulator_factory(**SHORT, now=datetime(2025, 12, 10, 10))
+    _clock_of(sim, monkeypatch)
+    pipeline = make_pipeline(tmp_path)
+    load(sim, pipeline, logfiles=["pom-clicks"], resources=["html_log_clicks", "html_clicks"],
+         start_date="2025-12-02", end_date="2025-12-05")
+    days = query(pipeline, "select min(log_date), max(log_date) from html_log_clicks")[0]
+    assert [d.isoformat() for d in days] == ["2025-12-02", "2025-12-04"]  # local days, the end day excluded
+    logged, listed = (query(pipeline, f"select count(*) from {t}") for t in ("html_log_clicks", "html_clicks"))
+    assert logged == listed
+    seen = len(sim.requests)
+    load(sim, pipeline, logfiles=["pom-clicks"], resources=["html_log_clicks"])
+    read = {_day(n) for n in _downloads(sim, seen)}
+    assert not read & {datetime(2025, 12, d).date() for d in (2, 3, 4)}  # the backfill's files count as read
+    assert _log_counts(pipeline, ["pom-clicks"]) == _truth(sim, ["pom-clicks"])

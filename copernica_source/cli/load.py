@@ -23,6 +23,7 @@ from copernica_source.cli.report import write_report_for
 from copernica_source.cli.tables import select_resources
 from copernica_source.client import CopernicaClient
 from copernica_source.errors import copernica_cause, root_message
+from copernica_source.logfiles import chosen_log_tables
 from copernica_source.models import models_installed
 from copernica_source.run_lock import run_lock
 from copernica_source.settings import DUCKDB_MEMORY_LIMIT, LOAD_ID_ON_ROWS
@@ -191,6 +192,8 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
         source = copernica_source(**dict(connection), **source_settings(args))
         if args.resources:
             wanted = [r.strip() for r in args.resources.split(",") if r.strip()]
+            if args.logfiles:  # "also load these log tables": added to the tables asked for
+                wanted += sorted(chosen_log_tables(args.logfiles.split(",")) - set(wanted))
             selection = select_resources(wanted, source.resources)
             for note in selection.notes:
                 print(note, file=sys.stderr)

@@ -1,9 +1,12 @@
 """The dlt schema documents the tables: each table's description, what its columns hold and which table's key
-they are (dlt's `references`), all declared in tables.py."""
+they are (dlt's `references`), all declared in tables.py; `copernica tables --json` shows the same."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +24,8 @@ from copernica_source.tables import (
     engagement_tables,
 )
 from tests.helpers import SMALL, load, make_pipeline
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _refs(table: dict[str, Any]) -> set[tuple[tuple[str, ...], str, tuple[str, ...]]]:
@@ -126,6 +131,25 @@ def test_hand_checked_descriptions_and_references(schema: DltSchema) -> None:
     assert customers["interests__tennis"]["description"] == "the interest 'tennis': true when the profile has it"
     assert customers["deleted"]["description"].startswith("true: Copernica no longer has it")
     assert "hard_delete" in t["databases"]["columns"]["_deleted"]["description"]
+
+
+def test_tables_json_shows_table_and_column_descriptions_and_references() -> None:
+    done = subprocess.run([sys.executable, "-m", "copernica_source.cli", "tables", "--json"], capture_output=True,
+                          text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    by_name = {r["table"]: r for r in json.loads(done.stdout)}
+    for name, (spec, prefix) in _declared().items():
+        row, want = by_name[name], dlt_hints(spec, prefix)
+        assert row["description"] == spec.description
+        assert {c["name"]: c["description"] for c in row["columns"]} == {
+            c: h.get("description", "") for c, h in want["columns"].items()}
+        assert _refs(row) == _refs({"references": want["references"]})
+    clicks = {c["name"]: c for c in by_name["html_clicks"]["columns"]}
+    assert clicks["emailing"] == {"name": "emailing", "data_type": "bigint",
+                                  "description": "the emailing; refers to html_emailings.id"}
+    pattern = by_name["subprofiles_<database>_<collection>"]
+    assert _refs(pattern) == {(("collection",), "collections", ("id",))}
+    assert {c["name"] for c in pattern["columns"]} >= {"id", "profile", "collection", "modified"}
 
 
 def test_a_note_or_reference_that_does_not_fit_is_refused_at_import() -> None:

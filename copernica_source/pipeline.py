@@ -70,7 +70,7 @@ def configured_staging_layout(destination_name: str, pipeline_name: str) -> str 
     return found.staging_dataset_name_layout
 
 
-def with_own_staging(destination: TDestinationReferenceArg, pipeline_name: str,
+def _with_own_staging(destination: TDestinationReferenceArg, pipeline_name: str,
                      dataset_name: str | None) -> AnyDestination | None:
     """The destination, set to stage in the pipeline's own dataset unless a layout is configured (or the destination
     has no staging dataset, like a custom `@dlt.destination`)."""
@@ -89,14 +89,14 @@ def own_staging(pipeline: dlt.Pipeline) -> dlt.Pipeline:
     `pipeline = own_staging(dlt.pipeline(...))`, the form `dlt deploy` still reads a script's pipeline name from."""
     destination = pipeline.destination
     if destination is not None:
-        own = with_own_staging(destination, pipeline.pipeline_name, pipeline.dataset_name)
+        own = _with_own_staging(destination, pipeline.pipeline_name, pipeline.dataset_name)
         if own is not None and own is not destination:
             pipeline.destination = own
     return pipeline
 
 
 def stages_in_own_dataset(pipeline: dlt.Pipeline) -> bool:
-    """Whether the pipeline's staging dataset is the one `load_pipeline` named (so it may be dropped)."""
+    """Whether the pipeline's staging dataset is the one `own_staging` named (so it may be dropped)."""
     destination = pipeline.destination
     return destination is not None and destination.config_params.get(LAYOUT) == staging_layout(
         pipeline.pipeline_name, pipeline.dataset_name)

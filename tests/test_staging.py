@@ -27,9 +27,11 @@ from copernica_source.pipeline import (
     configured_staging_layout,
     drop_staging_dataset,
     own_staging,
+    scheduled_run,
     stages_in_own_dataset,
     staging_layout,
 )
+from copernica_source.run_lock import RunInProgressError, run_lock
 from copernica_source.settings import LOAD_ID_ON_ROWS, duckdb_destination
 from copernica_source.tables import PRODUCTS, PROFILES, STRUCTURE_TABLES, SUBPROFILES, engagement_tables
 from tests.helpers import SMALL, query
@@ -267,6 +269,20 @@ def test_a_dataset_loaded_with_dlts_shared_staging_dataset_keeps_working(
     assert_matches_simulator(sim, reader)
     assert_equals_account(sim, reader)
     _assert_every_key_once(reader)
+
+
+def test_scheduled_run_refuses_a_second_run_of_the_same_pipeline(tmp_path: Path) -> None:
+    """Two runs of one pipeline would share its staging dataset (and its state): the run lock still refuses the
+    second, in the pipeline scripts as in `copernica load` (tests/test_run_lock.py)."""
+    pipeline = own_staging(dlt.pipeline("twice", destination=dlt.destinations.duckdb(str(tmp_path / "t.duckdb")),
+                                        dataset_name="d", pipelines_dir=str(tmp_path / "p")))
+    with (run_lock(pipeline.pipelines_dir, "twice"),
+          pytest.raises(RunInProgressError, match="another run of pipeline 'twice' is in progress"),
+          scheduled_run(pipeline)):
+        pytest.fail("the block ran beside another run")
+    with scheduled_run(pipeline):
+        pipeline.run([{"id": 1}], table_name="t", write_disposition="merge", primary_key="id").raise_on_failed_jobs()
+    assert set(_schemas(tmp_path / "t.duckdb")) == {"d"}  # merged, then its staging dataset dropped
 
 
 def test_drop_staging_dataset_keeps_it_while_a_package_is_pending(tmp_path: Path) -> None:

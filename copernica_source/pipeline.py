@@ -125,6 +125,50 @@ def drop_staging_dataset(pipeline: dlt.Pipeline) -> str | None:
         return None
 
 
+def finish_pending(pipeline: dlt.Pipeline) -> bool:
+    """Load the packages an interrupted run left, through the staging dataset their rows were staged in: the
+    pipeline's own, or dlt's shared `<dataset>_staging` for a package an earlier release of this package left (a
+    resumed merge reads the staged rows; in the other dataset it would find none). Returns whether there were any."""
+    if not pipeline.has_pending_data:
+        return False
+    own = pipeline.destination
+    legacy = _staged_the_legacy_way(pipeline)
+    if legacy is not None:
+        pipeline.destination = legacy
+    try:
+        pipeline.run().raise_on_failed_jobs()
+    finally:
+        if legacy is not None:
+            pipeline.destination = own
+    return True
+
+
+def _staged_the_legacy_way(pipeline: dlt.Pipeline) -> AnyDestination | None:
+    """The destination without this package's layout, when the pipeline's own staging dataset is missing and dlt's
+    default one is there: a pending package was staged there before the upgrade (while a package is pending its own
+    staging dataset is never dropped)."""
+    own = pipeline.destination
+    if own is None or not pipeline.default_schema_name or not stages_in_own_dataset(pipeline):
+        return None
+    legacy = copy.copy(own)
+    legacy.config_params = {k: v for k, v in own.config_params.items() if k != LAYOUT}
+    try:
+        if _staging_dataset_exists(pipeline):
+            return None
+        pipeline.destination = legacy
+        try:
+            return legacy if _staging_dataset_exists(pipeline) else None
+        finally:
+            pipeline.destination = own
+    except (SqlClientNotAvailable, DestinationException):
+        return None
+
+
+def _staging_dataset_exists(pipeline: dlt.Pipeline) -> bool:
+    with pipeline.sql_client() as client, client.with_staging_dataset():
+        return bool(client.has_dataset())
+
+
 @contextlib.contextmanager
 def scheduled_run(pipeline: dlt.Pipeline, *, wait_for_lock: float = 0.0,
                   on_pending: Callable[[], None] | None = None) -> Iterator[dlt.Pipeline]:
@@ -132,9 +176,8 @@ def scheduled_run(pipeline: dlt.Pipeline, *, wait_for_lock: float = 0.0,
     an interrupted run left finished first (dlt's `run` alone would finish it and read nothing new; `on_pending` is
     told), and its own staging dataset dropped when the block ends without an error."""
     with run_lock(pipeline.pipelines_dir, pipeline.pipeline_name, wait_for_lock):
-        if pipeline.has_pending_data:
-            if on_pending is not None:
-                on_pending()
-            pipeline.run().raise_on_failed_jobs()
+        if pipeline.has_pending_data and on_pending is not None:
+            on_pending()
+        finish_pending(pipeline)
         yield pipeline
         drop_staging_dataset(pipeline)

@@ -5,6 +5,7 @@ same dataset never meet there, a failed load keeps what its resume needs, and a 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -208,14 +209,7 @@ def test_a_load_failed_in_its_load_step_keeps_its_staging_dataset_and_the_next_r
         capsys: pytest.CaptureFixture[str]) -> None:
     """The emailings' rows are staged (their copy job committed), then the load step fails before the merge: the
     resumed package merges from the rows staged there, so the staging dataset must outlive the failed run."""
-    complete_job = PackageStorage.complete_job
-
-    def fail_after_staging(self: Any, load_id: str, file_name: str) -> Any:
-        if file_name.startswith("html_emailings.") and file_name.endswith(".parquet"):
-            raise RuntimeError("the load step stops here")
-        return complete_job(self, load_id, file_name)
-
-    monkeypatch.setattr(PackageStorage, "complete_job", fail_after_staging)
+    complete_job = _fail_once_staged(monkeypatch)
     resources = ("--resources", "html_emailings,html_emailing_statistics")
     assert _load(tmp_path, *resources) == 1
     staging = f"{DATASET}_staging_copernica"
@@ -233,6 +227,65 @@ def test_a_load_failed_in_its_load_step_keeps_its_staging_dataset_and_the_next_r
     assert set(_schemas(tmp_path / "s.duckdb")) == {DATASET}
     ids = [r[0] for r in query(reader, f"SELECT id FROM {DATASET}.html_emailings ORDER BY id")]
     assert ids == sorted(int(r["id"]) for r in sim.dataset.rows("html/emailings"))
+
+
+def _fail_once_staged(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make the load step fail right after html_emailings' rows were copied into the staging dataset (its parquet
+    job committed, the merge not run); returns dlt's own `complete_job`, to put back."""
+    complete_job = PackageStorage.complete_job
+
+    def fail_after_staging(self: Any, load_id: str, file_name: str) -> Any:
+        if file_name.startswith("html_emailings.") and file_name.endswith(".parquet"):
+            raise RuntimeError("the load step stops here")
+        return complete_job(self, load_id, file_name)
+
+    monkeypatch.setattr(PackageStorage, "complete_job", fail_after_staging)
+    return complete_job
+
+
+EARLIER_RELEASE_KILLED = """
+import os, signal, sys
+import dlt
+from dlt.common.storages.load_storage import LoadStorage
+from copernica_source import copernica_source
+from copernica_source.settings import duckdb_destination
+
+duckdb_file, pipelines_dir = sys.argv[1:3]
+commit_schema_update = LoadStorage.commit_schema_update
+
+def commit_then_die(self, load_id, applied_update):
+    # the tables and their staging copies exist (dlt makes them once per package), no job has run yet
+    commit_schema_update(self, load_id, applied_update)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+LoadStorage.commit_schema_update = commit_then_die
+# what the previous release's `copernica load` ran: dlt's shared `<dataset>_staging`
+pipeline = dlt.pipeline("copernica", destination=duckdb_destination(duckdb_file), dataset_name="copernica",
+                        pipelines_dir=pipelines_dir)
+pipeline.run(copernica_source().with_resources("html_emailings", "html_clicks"))
+"""
+
+
+def test_a_load_an_earlier_release_left_pending_is_finished_through_its_old_staging_dataset(
+        tmp_path: Path, sim: Any, reader: dlt.Pipeline) -> None:
+    """Upgraded while a load was half done (killed in its load step, after dlt created the tables and their staging
+    copies in `<dataset>_staging`, which it does once per package): the resumed jobs must stage their rows there.
+    Through the pipeline's own staging dataset, which nothing creates on a resume, every job failed, and every run
+    after, until the package was dropped by hand."""
+    env = {**os.environ, LOAD_ID_ON_ROWS: "true",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    killed = subprocess.run([sys.executable, "-c", EARLIER_RELEASE_KILLED, str(tmp_path / "s.duckdb"),
+                             str(tmp_path / "p")], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert "copernica_staging" in _schemas(tmp_path / "s.duckdb")
+
+    assert _load(tmp_path, "--resources", "html_emailings,html_clicks") == 0
+    assert set(_schemas(tmp_path / "s.duckdb")) == {DATASET, "copernica_staging"}  # the old one just stays
+    for table, path, key in (("html_emailings", "html/emailings", "id"), ("html_clicks", "html/clicks", "ID")):
+        ids = [r[0] for r in query(reader, f"SELECT id FROM {DATASET}.{table} ORDER BY id")]
+        assert ids == sorted(int(r[key]) for r in sim.dataset.rows(path)), table
+    assert _load(tmp_path, "--resources", "html_emailings,html_clicks") == 0  # and the next run stages its own
+    assert set(_schemas(tmp_path / "s.duckdb")) == {DATASET, "copernica_staging"}
 
 
 def test_a_run_failed_by_api_faults_changes_nothing_and_the_next_run_completes(

@@ -49,7 +49,7 @@ from copernica_source.errors import (
     NotFoundError,
     copernica_cause,
 )
-from copernica_source.pipeline import drop_staging_dataset, own_staging
+from copernica_source.pipeline import drop_staging_dataset, finish_pending, own_staging
 from copernica_source.settings import (
     DEFAULT_DATASET,
     DUCKDB_FILE,
@@ -356,6 +356,7 @@ def request_data(
 
 def _run(pipeline: dlt.Pipeline, resource: DltResource) -> None:
     try:
+        finish_pending(pipeline)  # dlt's run would load only that package, and ignore `resource`
         pipeline.run(resource).raise_on_failed_jobs()
         drop_staging_dataset(pipeline)  # only a staging dataset `own_staging` named
     except PipelineStepFailed as exc:

@@ -13,6 +13,7 @@ import pytest
 from dlt.common.schema import Schema as DltSchema
 
 from copernica_source.arrow_rows import cols
+from copernica_source.settings import LOAD_ID_ON_ROWS
 from copernica_source.tables import (
     PRODUCTS,
     PROFILES,
@@ -47,6 +48,8 @@ def schema(tmp_path_factory: pytest.TempPathFactory) -> DltSchema:
     folder = tmp_path_factory.mktemp("docs")
     with pytest.MonkeyPatch.context() as env, Simulator(**SMALL, quirks="lenient") as sim:
         env.setenv("DLT_DATA_DIR", str(folder / "dlt_data"))  # as conftest's per-test isolation
+        env.chdir(folder)
+        env.setenv(LOAD_ID_ON_ROWS, "true")  # as copernica load runs it: `_dlt_load_id` on every row
         pipeline = make_pipeline(folder)
         load(sim, pipeline)
         with pipeline.destination_client() as client:

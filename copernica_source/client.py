@@ -12,9 +12,10 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import orjson
@@ -42,6 +43,7 @@ DEFAULT_MAX_ANSWER_MB = 100
 DEFAULT_MAX_ANSWER_BYTES = DEFAULT_MAX_ANSWER_MB * 2**20  # a page of 1000 profiles averaging 100 KB each
 _ERROR_BODY_LIMIT = 2**20  # Copernica's error answers are a line of JSON
 
+_R = TypeVar("_R")
 Params = Sequence[tuple[str, Any]] | Mapping[str, Any] | None
 
 # Copernica's not-found messages differ per entity: "No entity with supplied ID", "No database with supplied ID",
@@ -323,31 +325,85 @@ class CopernicaClient:
         This is the one retry loop: 429/5xx, dropped connections and truncated answers, of the request and of the
         v4 JWT exchange made for it, are sent again after a backoff (Retry-After when given), within
         `retry.max_attempts` and `retry.max_total_seconds`."""
+        url, query = self._url(path, params)
+        content = orjson.dumps(json) if json is not None else None
+        return self._retrying(method, url, lambda: self._send_once(
+            method, url, query, content, method != "GET", retry_unsafe, raw))
+
+    @contextmanager
+    def stream(self, path: str, params: Params = None) -> Iterator[httpx.Response]:
+        """GET an answer too large to hold (a daily logfile) as an open stream: retried like `request` until a
+        2xx status line arrives, errors mapped the same way. The caller reads `iter_bytes()`; a connection lost
+        mid-body raises httpx's TransportError to it, as only it knows how much it has consumed."""
+        url, query = self._url(path, params)
+        response = self._retrying("GET", url, lambda: self._open_once(url, query))
+        try:
+            yield response
+        finally:
+            response.close()
+
+    def retry_wait(self, attempt: int, started: float, what: str, reason: str) -> None:
+        """Sleep before attempt `attempt + 1` of something the caller repeats itself (a logfile download cut off
+        mid-body), within the same bounds as `request`'s retries; TransientError when they are spent."""
+        self._backoff(_Retryable(reason), attempt, started, what)
+
+    # -- internals -------------------------------------------------------------------------------------
+    def _url(self, path: str, params: Params) -> tuple[str, list[tuple[str, Any]]]:
         url = f"{self.base_url}/v{self.api_version}/{path.lstrip('/')}"
         query = list(params.items()) if isinstance(params, Mapping) else list(params or [])
         if self.api_version != 4:
             query.append(("access_token", self._token))
-        content = orjson.dumps(json) if json is not None else None
+        return url, query
+
+    def _retrying(self, method: str, url: str, once: Callable[[], _R]) -> _R:
+        """The one retry loop: `once` again after a backoff while it raises _Retryable."""
         started = time.monotonic()
         attempt = 0
         while True:
             try:
-                return self._send_once(method, url, query, content, method != "GET", retry_unsafe, raw)
+                return once()
             except _Retryable as exc:
                 attempt += 1
-                elapsed = time.monotonic() - started
-                wait = self.retry.delay(attempt, exc.retry_after)
-                if attempt >= self.retry.max_attempts or elapsed + wait > self.retry.max_total_seconds:
-                    raise TransientError(
-                        f"{method} {self._redacted(url)} failed after {attempt} attempts in {elapsed:.0f}s: "
-                        f"{exc.reason}. Copernica may be overloaded; run again later (the next run resumes)."
-                    ) from None
-                with self._count_lock:
-                    self.retries_made += 1
-                log.warning("retrying %s %s in %.1fs: %s", method, self._redacted(url), wait, exc.reason)
-                self._sleep(wait)
+                self._backoff(exc, attempt, started, f"{method} {self._redacted(url)}")
 
-    # -- internals -------------------------------------------------------------------------------------
+    def _backoff(self, exc: _Retryable, attempt: int, started: float, what: str) -> None:
+        elapsed = time.monotonic() - started
+        wait = self.retry.delay(attempt, exc.retry_after)
+        if attempt >= self.retry.max_attempts or elapsed + wait > self.retry.max_total_seconds:
+            raise TransientError(
+                f"{what} failed after {attempt} attempts in {elapsed:.0f}s: "
+                f"{exc.reason}. Copernica may be overloaded; run again later (the next run resumes)."
+            ) from None
+        with self._count_lock:
+            self.retries_made += 1
+        log.warning("retrying %s in %.1fs: %s", what, wait, exc.reason)
+        self._sleep(wait)
+
+    def _open_once(self, url: str, query: list[tuple[str, Any]]) -> httpx.Response:
+        """One GET whose 2xx body is left unread for the caller; any other answer is read and interpreted."""
+        request = self._http.build_request("GET", url, params=query)
+        try:
+            response = self._http.send(request, auth=self._auth if self.api_version == 4 else None, stream=True)
+        except httpx.TransportError as exc:
+            failed = _failed_request(exc)
+            reason = f"{'timeout' if isinstance(exc, httpx.TimeoutException) else 'connection error'} " \
+                     f"({type(exc).__name__})"
+            if failed is not None and failed is not request:
+                self._check_reachable(exc, self.auth_url, "auth_url")
+                raise _Retryable(f"JWT exchange at {self.auth_url}: {reason}") from None
+            self._check_reachable(exc, url)
+            raise _Retryable(reason) from None
+        if 200 <= response.status_code < 300:
+            return response
+        try:
+            body = self._body(response, "GET", url)
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection error ({type(exc).__name__})") from None
+        finally:
+            response.close()
+        self._interpret("GET", url, response, body, False, True)
+        raise UnexpectedAnswerError(f"GET {self._redacted(url)} answered HTTP {response.status_code}")
+
     def _redacted(self, url: str) -> str:
         return redact(url, self._token, self._auth.jwt)
 

@@ -30,7 +30,7 @@ PACKAGE_DIR = Path(__file__).parent / "dbt_package"
 
 MODEL_PREFIX = "copernica__"
 MODELS = ("copernica__emailings", "copernica__events", "copernica__recipients", "copernica__links",
-          "copernica__profiles", "copernica__daily")
+          "copernica__profiles", "copernica__daily", "copernica__geography")
 _OWN_PROFILES = ("duckdb", "postgres")  # the others use dlt's profiles.yml
 _COPY_SKIP = ("target", "logs", "dbt_packages")
 _OFFLINE_DBT = {"DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}

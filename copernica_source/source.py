@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dlt
 from dlt.common.typing import TAnyDateTime, TSecretStrValue
@@ -16,6 +17,7 @@ from copernica_source.account import Account, Settings, parse_moment
 from copernica_source.client import DEFAULT_AUTH_URL, DEFAULT_BASE_URL, DEFAULT_MAX_ANSWER_MB
 from copernica_source.engagement import engagement_resources
 from copernica_source.errors import ConfigurationError
+from copernica_source.logfiles import chosen_log_tables, logfile_resources
 from copernica_source.profiles import Deletions, ProfileOptions, profile_resources
 from copernica_source.settings import listed, make_client
 from copernica_source.structure import structure_resources
@@ -33,8 +35,9 @@ if TYPE_CHECKING:
     ProductsSetting: TypeAlias = Sequence[Product]
     IdsSetting: TypeAlias = Sequence[int]
     DeletionsSetting: TypeAlias = Deletions
+    LogfilesSetting: TypeAlias = Sequence[str]
 else:
-    DateSetting = ProductsSetting = IdsSetting = Any
+    DateSetting = ProductsSetting = IdsSetting = LogfilesSetting = Any
     DeletionsSetting = str
 
 
@@ -61,6 +64,9 @@ def copernica_source(
     request_timeout: float = 60.0,
     retry_max_seconds: float = 300.0,
     max_answer_mb: float = DEFAULT_MAX_ANSWER_MB,
+    logfiles: LogfilesSetting | None = None,
+    logfile_lookback_days: int = 3,
+    logfile_timezone: str | None = None,
 ) -> list[DltResource]:
     """Copernica emailings, statistics, destinations and engagement events, the account's structure, profiles
     and subprofiles: typed, incremental and merged on keys.
@@ -97,7 +103,13 @@ def copernica_source(
         retry_max_seconds: bounds the retries of one request through 429/5xx/dropped connections (then the run
             fails and the next run resumes).
         max_answer_mb: the largest answer read, in MB; a larger one fails the run with a message (a server must not
-            take the process's memory with it).
+            take the process's memory with it). Logfiles are streamed and not bounded by it.
+        logfiles: the log tables to load from Copernica's daily logfiles (opt-in; default none): "all", "html",
+            "draganddrop", "webhooks", log types ("pom-clicks") or table names ("html_log_clicks"). Unchosen log
+            tables can still be picked with `--resources`.
+        logfile_lookback_days: logfiles of today and this many days before are read again each run (a day's file
+            may still grow); older days are read once.
+        logfile_timezone: the zone of the logfiles' `time` values (default: `timezone`; see docs/assumptions.md).
 
     Returns:
         The resources; `@dlt.source` makes the call return them as a `DltSource`.
@@ -141,7 +153,17 @@ def copernica_source(
         chosen = []
     resources = [r for product in chosen for r in engagement_resources(account, product)]
     resources += structure_resources(account, options.database_ids, options.collection_ids)
-    return resources + profile_resources(account, options)
+    resources += profile_resources(account, options)
+    if int(logfile_lookback_days) < 0:
+        raise ConfigurationError(f"logfile_lookback_days must be 0 or more, not {logfile_lookback_days}")
+    log_zone = str(logfile_timezone or timezone)
+    try:
+        ZoneInfo(log_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(f"logfile_timezone: unknown time zone {log_zone!r} (an IANA name such as "
+                                 "Europe/Amsterdam or UTC)") from None
+    return resources + logfile_resources(account, chosen_log_tables(listed(logfiles)), int(logfile_lookback_days),
+                                         log_zone)
 
 
 def _ids(value: Any, name: str) -> tuple[int, ...] | None:

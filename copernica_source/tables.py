@@ -23,7 +23,7 @@ PRODUCTS: tuple[Product, ...] = get_args(Product)
 PREFIXES = {"html": ("html", "publisher"), "draganddrop": ("draganddrop", "ms")}
 EVENT_KINDS = ("clicks", "deliveries", "impressions", "errors", "unsubscribes", "abuses")
 
-Cursor = Literal["whole", "id", "window", "date_window", "emailings", "per_parent", "modified"]
+Cursor = Literal["whole", "id", "window", "date_window", "emailings", "per_parent", "modified", "logfile"]
 """How a table is read each run (each kind has one builder in the module that reads it):
 
 - "whole": the whole list every run, merged on the key; rows gone from Copernica deleted (structure, `structure.py`)
@@ -34,6 +34,8 @@ Cursor = Literal["whole", "id", "window", "date_window", "emailings", "per_paren
 - "per_parent": one object per row its parent read this run (statistics of the emailings re-read)
 - "modified": rows changed since the last run by `modified`, deletions found by reconciling IDs
   (profiles and subprofiles, `profiles.py`)
+- "logfile": Copernica's daily logfiles, one download per day and type; days loaded are not fetched again except
+  the most recent ones (`logfiles.py`)
 """
 CURSORS: tuple[Cursor, ...] = get_args(Cursor)
 
@@ -61,6 +63,8 @@ class TableSpec:
     drop: tuple[str, ...] = ()
     embedded: str = ""
     description: str = ""
+    log_type: str = ""  # the logfile type (`pom-clicks`) a "logfile" table is read from
+    merge_key: tuple[str, ...] = ()
 
 
 # -- engagement ----------------------------------------------------------------------------------------------
@@ -307,10 +311,92 @@ FIELD_KINDS: dict[str, ColumnKind] = {
 }
 
 
+# -- daily logfiles ------------------------------------------------------------------------------------------
+# One table per logfile type (rest-get-logfiles-names.md), opt-in. `fields` are the page's field names in the
+# page's order ("in the respective order": the CSV columns when the file has no header row); every ID is an
+# integer but `id` (a message ID) and `groupid`/`linkinfo` (the pages give no type: kept as text, nothing lost).
+# Rows have no ID of their own: `log_file` + `log_line` (the data row's number in its file) is the key, and a
+# re-read file replaces its rows (merge key `log_file`), see logfiles.py and docs/assumptions.md (A53-A56).
+
+_LOG_KINDS = {"id": "str", "time": "ts", "attempts": "int", "attempt": "int", "response": "int"}
+_LOG_INTS = {"mailingid", "profileid", "subprofileid", "databaseid", "collectionid", "templateid", "documentid",
+             "profile", "subprofile", "template", "document"}
+LOG_COLUMNS = "log_file:str log_line:int log_date:date"
+"""Columns the loader adds to every log row: the file it came from, its data row number there (1 = the first row
+after any header) and the day the file is about (from its name; null when the name holds no date)."""
+_LOG_COLUMN_NAMES = frozenset(c.partition(":")[0] for c in LOG_COLUMNS.split())
+_LOG_NOTES = {"id": "the message ID of the e-mail", "time": "when it happened (the logfile's local time is read in the "
+              "logfile_timezone setting, by default timezone)", "log_file": "the logfile the row was read from",
+              "log_line": "the row's number among its file's data rows (1 = the first after any header)",
+              "log_date": "the day the file is about, from its name (empty when the name holds no date)"}
+
+_TAIL_POM = "email tags senderdomain groupid profile subprofile template document"
+_TAIL_CDM = "email tags senderdomain profile subprofile template"
+_GEO = "ip header email tags countrycode countryname regioncode city"
+_LOG_FIELDS: dict[str, tuple[str, str, str]] = {
+    # log type -> (table, the page's fields in order, what a row is)
+    "pom-attempts": ("html_log_attempts", "id time groupid mailingid profileid subprofileid databaseid collectionid "
+                     "senderdomain templateid documentid tags email", "a send attempt of a Publisher mail"),
+    "pom-abuses": ("html_log_abuses", f"id time mail {_TAIL_POM}", "a spam complaint about a Publisher mail"),
+    "pom-clicks": ("html_log_clicks", f"id time {_GEO} linkinfo senderdomain groupid profile subprofile template "
+                   "document", "a click in a Publisher mail, with the clicker's country, region and city"),
+    "pom-clicks-old": ("html_log_clicks_old", f"id time {_GEO} senderdomain groupid profile subprofile template "
+                       "document", "a click in a Publisher mail tracked by the old link tracking system"),
+    "pom-deliveries": ("html_log_deliveries", f"id time attempts {_TAIL_POM}", "a delivered Publisher mail"),
+    "pom-errors": ("html_log_errors", f"id time type status description code content {_TAIL_POM}",
+                   "an error (bounce) of a Publisher mail"),
+    "pom-impressions": ("html_log_impressions", "id time ip header email tags countrycode countryname regioncode "
+                        "city senderdomain groupid profile subprofile template document",
+                        "an open of a Publisher mail, with the opener's country, region and city"),
+    "pom-retries": ("html_log_retries", f"id time attempts {_TAIL_POM}", "a retried delivery of a Publisher mail"),
+    "pom-unsubscribes": ("html_log_unsubscribes", f"id time {_TAIL_POM}", "an unsubscribe through a Publisher mail"),
+    "cdm-attempts": ("draganddrop_log_attempts", "id time mailingid profileid subprofileid databaseid collectionid "
+                     "senderdomain templateid tags email", "a send attempt of a Marketing Suite mail"),
+    "cdm-abuse": ("draganddrop_log_abuses", f"id time mail {_TAIL_CDM}",
+                  "a spam complaint about a Marketing Suite mail"),
+    "cdm-click": ("draganddrop_log_clicks", "id senderdomain time linkinfo ip header email tags countrycode "
+                  "countryname regioncode city profile subprofile template",
+                  "a click in a Marketing Suite mail, with the clicker's country, region and city"),
+    "cdm-delivery": ("draganddrop_log_deliveries", f"id time attempts {_TAIL_CDM}", "a delivered Marketing Suite mail"),
+    "cdm-error": ("draganddrop_log_errors", f"id time type status description code {_TAIL_CDM}",
+                  "an error (bounce) of a Marketing Suite mail"),
+    "cdm-impression": ("draganddrop_log_impressions", "id time ip header email tags countrycode countryname "
+                       "regioncode city senderdomain profile subprofile template",
+                       "an open of a Marketing Suite mail, with the opener's country, region and city"),
+    "cdm-retry": ("draganddrop_log_retries", f"id time attempt {_TAIL_CDM}",
+                  "a retried delivery of a Marketing Suite mail"),
+    "cdm-unsubscribe": ("draganddrop_log_unsubscribes", f"id time {_TAIL_CDM}",
+                        "an unsubscribe through a Marketing Suite mail"),
+    "feedback-loop-errors": ("webhook_log_errors", "time response recipient header",
+                             "a failed call of a webhook (feedback loop)"),
+}
+
+
+def _log_kind(field: str) -> str:
+    return _LOG_KINDS.get(field) or ("int" if field in _LOG_INTS else "str")
+
+
+def log_fields(log_type: str) -> tuple[str, ...]:
+    """The fields of a logfile type, in the page's order."""
+    return tuple(_LOG_FIELDS[log_type][1].split())
+
+
+LOG_TABLES: tuple[TableSpec, ...] = tuple(
+    TableSpec(table, f"logfiles?type={log_type}",
+              Schema(cols(" ".join(f"{f}:{_log_kind(f)}" for f in fields.split()) + " " + LOG_COLUMNS,
+                          {k: v for k, v in _LOG_NOTES.items() if k in {*fields.split(), *_LOG_COLUMN_NAMES}})),
+              "logfile", primary_key=("log_file", "log_line"), cursor_column="log_date", log_type=log_type,
+              merge_key=("log_file",), description=f"{what} (logfile type `{log_type}`)")
+    for log_type, (table, fields, what) in _LOG_FIELDS.items()
+)
+"""The log tables, in the order of rest-get-logfiles-names.md's table (Publisher, Marketing Suite, webhooks)."""
+LOG_TYPES: tuple[str, ...] = tuple(spec.log_type for spec in LOG_TABLES)
+
+
 # -- the dlt schema's descriptions and references ------------------------------------------------------------
 
 KEY_NOTE = "primary key: loads merge rows on it"
-TIME_NOTE = "a UTC instant (Copernica sends zone-less local time; converted from the timezone setting)"
+TIME_NOTE = "a UTC instant (Copernica's zone-less local time, converted)"
 JSON_NOTE = "JSON text: the nested list or object as Copernica sent it"
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from copernica_source.cli import main
 from copernica_source.cli.tables import catalog
-from copernica_source.tables import PRODUCTS, STRUCTURE_TABLES, engagement_tables
+from copernica_source.tables import LOG_TABLES, PRODUCTS, STRUCTURE_TABLES, engagement_tables
 
 SIM = dict(seed=5, events=500, emailings=4, destinations_per_emailing=10, profiles=60)
 COMMANDS = ("load", "tables", "check", "push-profiles", "data-request", "simulator")
@@ -43,7 +43,7 @@ def test_version_prints_the_distribution_and_exits_0(capsys: pytest.CaptureFixtu
 
 def _declared() -> set[str]:
     names = {f"{p}_{t.name}" for p in PRODUCTS for t in engagement_tables(p)} | {t.name for t in STRUCTURE_TABLES}
-    return names | {"profiles_<database>", "subprofiles_<database>_<collection>"}
+    return names | {"profiles_<database>", "subprofiles_<database>_<collection>"} | {t.name for t in LOG_TABLES}
 
 
 def test_tables_lists_every_declared_table_without_a_token() -> None:
@@ -67,6 +67,8 @@ def test_tables_json_has_every_table_with_key_cursor_and_resource() -> None:
     assert (by_name["profiles_<database>"]["resource"], by_name["profiles_<database>"]["pattern"]) == ("profiles", True)
     assert by_name["subprofiles_<database>_<collection>"]["resource"] == "subprofiles"
     assert len(rows) == len(catalog())
+    assert by_name["html_log_clicks"]["primary_key"] == ["log_file", "log_line"]
+    assert by_name["html_log_clicks"]["loaded"].startswith("opt-in")
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -51,12 +51,14 @@ def test_profiles_and_defaults() -> None:
         ids_paging="whole", html_id_filter="all", emailings_order="asc", undocumented_gets="present",
         put_location="create", put_status="v4", errors="generic", expired_jwt="400", window_bounds="inclusive",
         unpaged_limit="honoured", total="honoured", datarequest_post_body="json", v1_engagement="present",
-        modified_field="absent")
+        modified_field="absent", logfile_csv_header="present")
     assert parse_quirks("strict") == Quirks(
         ids_paging="first_page", html_id_filter="none", emailings_order="desc", undocumented_gets="absent",
         put_location="always", put_status="303", errors="entity", expired_jwt="401", window_bounds="exclusive",
         unpaged_limit="ignored", total="never", datarequest_post_body="text", v1_engagement="absent",
-        modified_field="present", database_views="all")
+        modified_field="present", database_views="all", logfile_csv_header="present", logfile_time_zone="utc",
+        logfile_json_keys="example", logfile_split="parts", logfile_dates_order="desc", logfile_csv_quoting="all",
+        logfile_clicks_old="present")
     assert parse_quirks("literal") == Quirks(
         ids_paging="paged", html_id_filter="documented", emailings_order="asc", undocumented_gets="absent",
         put_location="always", put_status="v4", errors="entity", expired_jwt="400", window_bounds="inclusive",

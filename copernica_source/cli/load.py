@@ -41,7 +41,7 @@ none). Then the rows each table received (on a terminal; a log file gets the one
 held back; --summary-json writes all of it for an orchestrator.
 
 Settings come from [sources.copernica] (.dlt/config.toml, .dlt/secrets.toml) or SOURCES__COPERNICA__<KEY>;
---products, --database-ids, --lookback-days, --start-date and --end-date override them for this run.
+--products, --database-ids, --lookback-days, --logfiles, --start-date and --end-date override them for this run.
 `copernica tables` lists the tables; exit status 0 loaded, 1 failed, 2 bad arguments.
 """
 
@@ -51,7 +51,8 @@ examples:
   copernica load                                     # everything, into copernica.duckdb
   copernica load --resources html_clicks,profiles_customers --products html
   copernica load --database-ids 1,4 --lookback-days 7
-  copernica load --start-date 2024-01-01 --end-date 2024-02-01   # a backfill; incremental state kept
+  copernica load --logfiles html --start-date 2025-01-01 --end-date 2026-01-01   # a backfill, with logfiles;
+                                                     # incremental state kept
 """
 
 
@@ -77,6 +78,10 @@ def add_load_command(commands: Any) -> None:
     p.add_argument("--lookback-days", type=float, default=None, metavar="DAYS",
                    help="re-read window for late draganddrop events and destinations (default: the lookback_days "
                         "setting, else 3)")
+    p.add_argument("--logfiles", default=None, metavar="LIST",
+                   help="also load these log tables from Copernica's daily logfiles, comma-separated: all, html, "
+                        "draganddrop, webhooks, log types (pom-clicks) or table names (html_log_clicks) "
+                        "(default: the logfiles setting, else none)")
     p.add_argument("--start-date", default=None,
                    help="load from this date (YYYY-MM-DD[ HH:MM:SS], Copernica time; default: where the last run "
                         "ended, or everything on the first run)")
@@ -115,6 +120,8 @@ def source_settings(args: argparse.Namespace) -> dict[str, Any]:
         kwargs["database_ids"] = args.database_ids  # text "1,4": the source reads it as config text, with its errors
     if args.lookback_days is not None:
         kwargs["lookback_days"] = args.lookback_days
+    if args.logfiles is not None:
+        kwargs["logfiles"] = [p.strip() for p in args.logfiles.split(",") if p.strip()]
     return kwargs
 
 

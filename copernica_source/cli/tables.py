@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from copernica_source.tables import (
+    LOG_TABLES,
     PRODUCTS,
     PROFILES,
     STRUCTURE_TABLES,
@@ -36,6 +37,7 @@ LOADED: dict[Cursor, str] = {
     "emailings": "incremental by timestamp, re-reading emailing_window_days",
     "per_parent": "per emailing read this run, merged",
     "modified": "incremental on modified, merged",
+    "logfile": "opt-in: by day from daily logfiles, re-reading logfile_lookback_days",
 }
 """How a table is loaded, in words, per cursor kind of tables.py."""
 
@@ -45,6 +47,7 @@ examples:
   copernica tables --json          # for scripts, with each column's type and description and the references
   copernica tables | grep profile  # where the profile tables come from
   copernica load --resources html_clicks,profiles_customers
+  copernica tables | grep _log_     # the opt-in tables read from Copernica's daily logfiles
 """
 
 PROFILE_TABLE = re.compile(r"profiles_\w+")
@@ -64,13 +67,15 @@ class TableInfo:
 
 
 def catalog() -> list[TableInfo]:
-    """Every table the source declares, in load order: engagement per product, structure, profile patterns."""
+    """Every table the source declares, in load order: engagement per product, structure, profile patterns, then
+    the opt-in log tables."""
     out = [_info(f"{product}_{spec.name}", f"{product}_{spec.name}", spec, f"{product}_")
            for product in PRODUCTS for spec in engagement_tables(product)]
     out += [_info(spec.name, spec.name, spec) for spec in STRUCTURE_TABLES]
     out += [_info(pattern, spec.name, spec, pattern=True)
             for pattern, spec in (("profiles_<database>", PROFILES),
                                   ("subprofiles_<database>_<collection>", SUBPROFILES))]
+    out += [_info(spec.name, spec.name, spec) for spec in LOG_TABLES]
     return out
 
 

@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--access-token", default=d.access_token)
     p.add_argument("--jwt-lifetime", type=float, default=d.jwt_lifetime_s, help="seconds")
     p.add_argument("--prefixes", choices=("current", "legacy", "both"), default=d.prefixes)
+    p.add_argument("--timezone", default=d.timezone, help="the account's zone (its days in the log files)")
+    p.add_argument("--logfile-part-rows", type=int, default=d.logfile_part_rows,
+                   help="rows per log file part under logfile_split=parts")
     p.add_argument("--quirks", metavar="SPEC", default=d.quirks,
                    help=f"a profile ({'|'.join(PROFILES)}) and/or comma-separated name=value overrides, e.g. "
                         f"'strict' or 'literal,emailings_order=desc'; switches: {', '.join(SWITCHES)} (values below)")
@@ -56,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             profiles=args.profiles, history_days=args.history_days, latency_ms=args.latency_ms,
             jitter_ms=args.jitter_ms, fault_rate=args.fault_rate, fault_kinds=kinds, access_token=args.access_token,
             jwt_lifetime_s=args.jwt_lifetime, prefixes=args.prefixes, host=args.host, port=args.port,
-            quirks=args.quirks)
+            quirks=args.quirks, timezone=args.timezone, logfile_part_rows=args.logfile_part_rows)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .quirks import Quirks, parse_quirks
 
@@ -39,6 +40,8 @@ class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0
     quirks: str = "literal"  # see quirks.py: a profile (literal|lenient|strict) and/or name=value overrides
+    timezone: str = "Europe/Amsterdam"  # the account's zone: its days and the logfile_time_zone=utc conversion
+    logfile_part_rows: int = 50_000  # rows per log file part under the logfile_split=parts quirk
 
     def __post_init__(self) -> None:
         if isinstance(self.quirks, Quirks):  # a Quirks object is accepted and kept as its spec
@@ -61,6 +64,12 @@ class SimulatorConfig:
             raise ValueError("history_days must be positive")
         if self.events < 0:
             raise ValueError("events must be >= 0")
+        if self.logfile_part_rows < 1:
+            raise ValueError("logfile_part_rows must be at least 1")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r} (an IANA name, e.g. Europe/Amsterdam)") from None
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from . import routes_account, routes_engagement
+from . import routes_account, routes_engagement, routes_logfiles
 from .account import Account
 from .clock import Clock, to_datetime
 from .config import SimulatorConfig
@@ -21,6 +21,7 @@ from .datarequests import DataRequests
 from .engagement import Product
 from .filters import parse_query
 from .layout import Layout
+from .logfiles import LogFiles
 from .paging import Listing
 from .profiles import Profiles, Subprofiles
 from .quirks import Quirks, parse_quirks
@@ -45,6 +46,8 @@ class Dataset:
         self.router = Router(cfg.prefixes, self.quirks)
         routes_engagement.register(self.router, self.products)  # first, as before: the first matching route answers
         routes_account.register(self.router, self.account, self.datarequests, self.clock, self.quirks)
+        self.logfiles = LogFiles(cfg, self.clock, self.products, self.profiles, self.quirks)
+        routes_logfiles.register(self.router, self.logfiles)
 
     @property
     def now(self) -> datetime:
@@ -98,3 +101,31 @@ class Dataset:
             with self.lock:
                 return result.total()
         return len(result) if isinstance(result, list) else 1
+
+    # --- log file ground truth (what `logfiles` and `logfile/$name/...` serve, without HTTP) -----------
+    def logfile_dates(self) -> list[str]:
+        """`GET logfiles`: the days with logs, in the logfile_dates_order quirk's order."""
+        with self.lock:
+            return self.logfiles.dates()
+
+    def logfile_names(self, date: str | None = None, log_type: str | None = None) -> list[str]:
+        """`GET logfiles?date=&type=`: file names (with the logfile_split quirk's parts)."""
+        with self.lock:
+            return self.logfiles.names(date, log_type)
+
+    def logfile_rows(self, log_type: str, date: str) -> Iterator[dict[str, Any]]:
+        """Every row of a type's day, all parts in order: dicts keyed by the type page's field names (in the
+        page's order), whole numbers as ints, empty values as "", `time` in the logfile_time_zone quirk's
+        zone. Counted when called, rendered while iterated. KeyError for a type not served."""
+        with self.lock:
+            return self.logfiles.truth_rows(log_type, date)
+
+    def logfile_count(self, log_type: str, date: str) -> int:
+        """Rows of a type's day (all parts); 0 when there is no such file."""
+        with self.lock:
+            return self.logfiles.truth_count(log_type, date)
+
+    def logfile_counts(self) -> dict[str, dict[str, int]]:
+        """{date: {type: rows}} for every day with logs, types with rows only, dates ascending."""
+        with self.lock:
+            return self.logfiles.counts()

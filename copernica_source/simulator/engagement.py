@@ -49,6 +49,13 @@ class Product:
         self._selections: dict[tuple[Any, ...], Any] = {}
 
     # --- emailings ----------------------------------------------------------------------
+    def template_id(self, j: int) -> int:
+        return 600 + j % 5 if self.html else 700 + j % 6
+
+    def document_id(self, j: int) -> int:
+        """html only: drag-and-drop emailings have a template, no document."""
+        return 100 + j % 37
+
     def emailing_row(self, j: int, single: bool) -> dict[str, Any]:
         e = self.emailings
         name, email = e.sender(j)
@@ -56,7 +63,8 @@ class Product:
         ts = clk.fmt(e.ts(j))
         if self.html:
             row: dict[str, Any] = {
-                "id": str(e.id(j)), "timestamp": ts, "document": str(100 + j % 37), "template": str(600 + j % 5),
+                "id": str(e.id(j)), "timestamp": ts, "document": str(self.document_id(j)),
+                "template": str(self.template_id(j)),
                 "subject": e.subject(j), "description": f"Mailing {j + 1}: {e.subject(j)}",
                 "from_address": {"name": name, "email": email}, "destinations": str(e.dests), "testgroups": 0,
                 "type": e.kind(j), "clicks": str(counts["clicks"]), "impressions": str(counts["impressions"]),
@@ -67,7 +75,7 @@ class Product:
             row["contenttype"] = ("html", "both", "html", "text")[j % 4]
             row["target"] = e.target_json(j)
             return row
-        row = {"id": str(e.id(j)), "timestamp": ts, "template": str(700 + j % 6), "subject": e.subject(j),
+        row = {"id": str(e.id(j)), "timestamp": ts, "template": str(self.template_id(j)), "subject": e.subject(j),
                "from_address": {"name": name, "email": email}, "destinations": e.dests, "type": e.kind(j),
                "target": e.target_json(j)}
         if single:
@@ -132,7 +140,7 @@ class Product:
     def snapshot(self, j: int) -> dict[str, Any]:
         name, email = self.emailings.sender(j)
         key = "document" if self.html else "template"
-        value = str(100 + j % 37) if self.html else str(700 + j % 6)
+        value = str(self.document_id(j) if self.html else self.template_id(j))
         return {key: value, "name": f"Mailing {j + 1}", "from_address": f'"{name}" <{email}>',
                 "subject": self.emailings.subject(j)}
 

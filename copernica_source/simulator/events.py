@@ -286,6 +286,7 @@ class EventTable:
         for i in indices:
             row: dict[str, Any]
             j, d, rnd = locate(i)
+            # the event's hash, every generated value's source (logfiles._RowMaker.rows draws the same)
             h = (i * 0x9E3779B97F4A7C15 ^ seed) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
             h ^= h >> 29
             ts = fmt(ts_of(i))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import threading
+from collections import deque
 
 import orjson
 
@@ -22,6 +23,9 @@ HTML_BODIES = {
 TOO_MANY = orjson.dumps({"error": {"message": "Too many requests"}})
 SLOW_EXTRA_S = 1.5
 AFTER_WRITE = ("drop", "truncate")  # on writes these strike after the data changed
+# Faults a test can arm for the next log file downloads: "cut" (a Content-Length, then the connection closes
+# halfway through the body), "corrupt" (the middle row broken, the rest intact), and the kinds of the draw.
+ARMABLE = ("cut", "corrupt", "429", "503", "502", "504", "drop", "truncate", "slow")
 
 
 class Faults:
@@ -30,12 +34,29 @@ class Faults:
         self._lock = threading.Lock()
         self.rate = rate
         self.kinds = tuple(kinds)
+        self._armed: deque[str] = deque()
 
     def configure(self, rate: float, kinds: tuple[str, ...] | None = None) -> None:
         with self._lock:
             self.rate = rate
             if kinds is not None:
                 self.kinds = tuple(kinds)
+
+    def arm(self, kind: str, times: int = 1) -> None:
+        """Queue `kind` for the next `times` log file downloads (after any armed before)."""
+        if kind not in ARMABLE:
+            raise ValueError(f"unknown download fault {kind!r}; valid: {', '.join(ARMABLE)}")
+        with self._lock:
+            self._armed.extend([kind] * times)
+
+    def take_armed(self) -> str | None:
+        """The fault armed for this download, if any (first armed, first served)."""
+        with self._lock:
+            return self._armed.popleft() if self._armed else None
+
+    def armed(self) -> list[str]:
+        with self._lock:
+            return list(self._armed)
 
     def draw(self) -> str | None:
         with self._lock:

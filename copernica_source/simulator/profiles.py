@@ -366,6 +366,16 @@ class Profiles(Store):
         loc = self.layout.base_profile(rid)
         return loc[0] if loc else None
 
+    def base_email(self, rid: int) -> str:
+        """The address a base profile was created with (what a log file records at send time, whatever
+        happened to the profile since); "" for a profile that is not a base one."""
+        loc = self.layout.base_profile(rid)
+        if loc is None:
+            return ""
+        owner, idx = loc
+        f = next(f for f in self.owner_def(owner).fields if f.name == "email")
+        return self.base_value(owner, idx, f, self._h(owner, idx))
+
     def base_interests(self, owner: int, idx: int, h: int) -> list[str]:
         names = [n for _, n, _ in self.structure.databases[owner].interests]
         return [n for k, n in enumerate(names) if (h >> (40 + k)) & 3 == 0]

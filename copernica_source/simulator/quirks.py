@@ -53,11 +53,38 @@ Switches (readings; literal / lenient / strict; sources):
 - database_views: top | all; top / top / all. `database/$id/views` lists only the database's own
   selections (nested ones under `view/$id/views`), or every selection of the database, nested ones too
   (rest-get-database-views and rest-get-view-views do not say which).
+- logfile_csv_header: none | present; none / present / present. `logfile/$name/csv` without a header row (the
+  CSV page: the URL is "for a CSV file without header") or with a first row of the column names (the same page's
+  "Returned value": "A CSV file with optionally a header row").
+- logfile_time_zone: local | utc; local / local / utc. Which calendar day a daily log file covers and the zone
+  of its `time` column: the account's zone (`timezone` setting, Europe/Amsterdam) or UTC (the v1 event calls
+  treat dates as UTC). No logfile page names a zone.
+- logfile_json_keys: fields | example; fields / fields / example. Keys of the JSON and XML files: the field names
+  the type's page lists (`profile`, `template`...), or the `...id` names of the JSON/XML pages' example
+  (`profileid`, `subprofileid`, `templateid`, `documentid`). The example is a cdm-attempts record, whose page
+  itself uses the `...id` names.
+- logfile_split: one | parts; one / one / parts. One file per day and type, or a big day split into parts of
+  `logfile_part_rows` rows (SimulatorConfig): `<type>.<date>.log`, then `<type>.<date>.log.1`, `.log.2`...
+  (the pages show one name per day and say nothing of size).
+- logfile_dates_order: asc | desc; asc / asc / desc. Order of `GET logfiles` (dates), and of the days in a
+  `logfiles?type=` list (no page states an order).
+- logfile_csv_quoting: minimal | all; minimal / minimal / all. CSV fields quoted only when they hold a comma, a
+  quote or a line break (RFC 4180), or every field quoted (empty ones as `""`). The CSV page shows a table only.
+- logfile_clicks_old: absent | present; absent / absent / present. `pom-clicks-old` has a page and is linked
+  from every logfile page, but the names page's table of types leaves it out: no such files, or a
+  `pom-clicks-old` file beside each `pom-clicks` file with the same clicks in the old layout (no `linkinfo`).
+- logfile_type_listing: names | dates; names / names / dates. `logfiles?type=T` without a date: the names of
+  every file of T (the names page: "You can also add `$type`"), or the dates, as when neither is given (the page
+  shows `type` beside `date` only).
 
 Ground truth (`dataset.rows()`/`count()`) applies the quirks that decide which rows a list holds and in which
 order (html_id_filter, emailings_order, window_bounds, undocumented_gets, modified_field, errors) and ignores
 the paging ones (ids_paging, unpaged_limit, total: it always holds the whole list) and v1_engagement (it asks as
 v4). Envelopes embedded in a database or collection (its fields, interests, collections) keep their `total`.
+The log file ground truth (`dataset.logfile_rows()`/`logfile_count()`/`logfile_counts()`) applies the quirks that
+decide which rows a day holds and their `time` (logfile_time_zone, logfile_clicks_old), concatenates the parts
+(logfile_split) and ignores the file formats (csv header and quoting, json keys): rows are dicts keyed by the
+page's field names.
 """
 from __future__ import annotations
 
@@ -80,6 +107,14 @@ SWITCHES: dict[str, tuple[str, ...]] = {
     "v1_engagement": ("present", "absent"),
     "modified_field": ("absent", "present"),
     "database_views": ("top", "all"),
+    "logfile_csv_header": ("none", "present"),
+    "logfile_time_zone": ("local", "utc"),
+    "logfile_json_keys": ("fields", "example"),
+    "logfile_split": ("one", "parts"),
+    "logfile_dates_order": ("asc", "desc"),
+    "logfile_csv_quoting": ("minimal", "all"),
+    "logfile_clicks_old": ("absent", "present"),
+    "logfile_type_listing": ("names", "dates"),
 }
 
 
@@ -102,6 +137,14 @@ class Quirks:
     v1_engagement: str = "absent"
     modified_field: str = "absent"
     database_views: str = "top"
+    logfile_csv_header: str = "none"
+    logfile_time_zone: str = "local"
+    logfile_json_keys: str = "fields"
+    logfile_split: str = "one"
+    logfile_dates_order: str = "asc"
+    logfile_csv_quoting: str = "minimal"
+    logfile_clicks_old: str = "absent"
+    logfile_type_listing: str = "names"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -127,12 +170,18 @@ PROFILES: dict[str, Quirks] = {
                       put_location="create", put_status="v4", errors="generic", expired_jwt="400",
                       window_bounds="inclusive", unpaged_limit="honoured", total="honoured",
                       datarequest_post_body="json", v1_engagement="present", modified_field="absent",
-                      database_views="top"),
+                      database_views="top", logfile_csv_header="present", logfile_time_zone="local",
+                      logfile_json_keys="fields", logfile_split="one", logfile_dates_order="asc",
+                      logfile_csv_quoting="minimal", logfile_clicks_old="absent",
+                      logfile_type_listing="names"),
     "strict": Quirks(ids_paging="first_page", html_id_filter="none", emailings_order="desc", undocumented_gets="absent",
                      put_location="always", put_status="303", errors="entity", expired_jwt="401",
                      window_bounds="exclusive", unpaged_limit="ignored", total="never",
                      datarequest_post_body="text", v1_engagement="absent", modified_field="present",
-                     database_views="all"),
+                     database_views="all", logfile_csv_header="present", logfile_time_zone="utc",
+                     logfile_json_keys="example", logfile_split="parts", logfile_dates_order="desc",
+                     logfile_csv_quoting="all", logfile_clicks_old="present",
+                     logfile_type_listing="dates"),
 }
 
 

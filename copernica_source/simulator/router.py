@@ -7,7 +7,7 @@ Copernica's error shape. The same dispatch serves HTTP and the no-HTTP ground tr
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,9 @@ class Response:
     content_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     created_id: str | None = None
+    # a body rendered while it is sent (log files): called with corrupt=False/True, it yields the body's bytes
+    # afresh each time; `body` is then unused
+    stream: Callable[[bool], Iterator[bytes]] | None = None
 
     @classmethod
     def json(cls, data: Any, status: int = 200) -> Response:

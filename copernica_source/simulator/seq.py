@@ -100,6 +100,11 @@ class Selection:
             start = main
         yield from self.plus[start - main:]
 
+    def positions(self, start: int) -> Iterator[int]:
+        """Matching positions from rank `start` on, ascending (pred ignored): for a Seq that is one run
+        (0, n, 1), positions are the event indices themselves."""
+        return self._positions(start)
+
     def total(self) -> int:
         if self.pred is None:
             return self.hi - self.lo - len(self.minus) + len(self.plus)

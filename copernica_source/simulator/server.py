@@ -12,6 +12,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, parse_qsl, unquote, urlsplit
@@ -94,7 +95,10 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
 
     # ------------------------------------------------------------------------------------
-    def _send(self, resp: Response, truncate: bool = False, close: bool = False) -> None:
+    def _send(self, resp: Response, truncate: bool = False, close: bool = False, corrupt: bool = False) -> None:
+        if resp.stream is not None:
+            self._send_stream(resp, resp.stream, truncate, corrupt)
+            return
         head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}",
                 f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}"]
         head += [f"{k}: {v}" for k, v in resp.headers.items()]
@@ -113,6 +117,42 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
+    def _send_stream(self, resp: Response, stream: Callable[[bool], Iterator[bytes]], cut: bool,
+                     corrupt: bool) -> None:
+        """A body rendered while it is written: chunked, so it never sits in memory whole. `cut` (the cut
+        and truncate faults) renders it once to count it, announces that Content-Length, sends half and
+        closes the connection."""
+        head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}", f"Content-Type: {resp.content_type}"]
+        head += [f"{k}: {v}" for k, v in resp.headers.items()]
+        try:
+            if cut:
+                total = sum(len(chunk) for chunk in stream(False))
+                head += [f"Content-Length: {total}", "Connection: close"]
+                pending = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
+                budget = total // 2
+                for chunk in stream(False):
+                    if budget <= 0:
+                        break
+                    piece = chunk[:budget]
+                    budget -= len(piece)
+                    self.wfile.write(pending + piece)
+                    pending = b""
+                if pending:
+                    self.wfile.write(pending)
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            head.append("Transfer-Encoding: chunked")
+            pending = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1", "replace")
+            for chunk in stream(corrupt):
+                if chunk:
+                    self.wfile.write(pending + b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                    pending = b""
+            self.wfile.write(pending + b"0\r\n\r\n")
+            self.wfile.flush()
+        except OSError:
+            self.close_connection = True
+
     def _handle(self) -> None:
         sim = self.server.sim
         url = urlsplit(self.path)
@@ -121,8 +161,10 @@ class Handler(BaseHTTPRequestHandler):
         record = RequestRecord(self.command, url.path, parse_qs(url.query, keep_blank_values=True))
         sim.record_request(record)
         fault = sim.faults.draw()
-        record.fault = fault
         parts = [unquote(p) for p in url.path.split("/") if p]  # a real server decodes path segments
+        if _is_logfile_download(self.command, parts):
+            fault = sim.faults.take_armed() or fault
+        record.fault = fault
         is_auth = parts[:1] == ["authenticate"] or (not parts and self.command == "POST")
         if not is_auth:
             delay = sim.latency.seconds()
@@ -140,15 +182,15 @@ class Handler(BaseHTTPRequestHandler):
             record.status = 0
             self.close_connection = True
             return
-        self._send(resp, truncate=fault == "truncate")
+        self._send(resp, truncate=fault in ("truncate", "cut"), corrupt=fault == "corrupt")
 
     def _early_fault(self, fault: str, record: RequestRecord) -> bool:
         """Faults that strike before the request is served; True when the answer is done."""
         if fault == "slow":
             time.sleep(SLOW_EXTRA_S)
             return False
-        if fault == "drop" or fault == "truncate":
-            return False  # served below, then cut
+        if fault in ("drop", "truncate", "cut", "corrupt"):
+            return False  # served below, then cut (or, a streamed body, broken)
         if fault == "429":
             resp = Response(429, TOO_MANY, headers={"Retry-After": "1"})
         else:
@@ -193,10 +235,18 @@ class Handler(BaseHTTPRequestHandler):
         return resp
 
 
+def _is_logfile_download(method: str, parts: list[str]) -> bool:
+    """GET [/vN]/logfile/$name/$format: where armed download faults strike."""
+    if parts and len(parts[0]) == 2 and parts[0][0] == "v" and parts[0][1].isdigit():
+        parts = parts[1:]
+    return method == "GET" and len(parts) == 3 and parts[0] == "logfile"
+
+
 def serve(sim: Backend, host: str, port: int) -> tuple[SimHTTPServer, threading.Thread]:
     httpd = SimHTTPServer((host, port), Handler)
     httpd.sim = sim
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.2}, name="copernica-simulator",
+    # stop() waits for the loop to look up: 0.05 s keeps a test's teardown short at twenty idle wakeups a second
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="copernica-simulator",
                               daemon=True)
     thread.start()
     return httpd, thread

@@ -89,6 +89,12 @@ class Simulator:
     def set_faults(self, rate: float, kinds: tuple[str, ...] | list[str] | None = None) -> None:
         self.faults.configure(rate, tuple(kinds) if kinds is not None else None)
 
+    def arm_logfile_faults(self, kind: str, times: int = 1) -> None:
+        """The next `times` downloads of `logfile/$name/{csv,json,xml}` (any name, any version) get `kind`:
+        "cut", "corrupt", or one of the drawn kinds ("429", "503", "502", "504", "drop", "truncate", "slow").
+        Calls queue up in order; an armed fault takes the place of the random draw for that request."""
+        self.faults.arm(kind, times)
+
     def set_latency(self, ms: float, jitter_ms: float = 0.0) -> None:
         self.latency.configure(ms, jitter_ms)
 

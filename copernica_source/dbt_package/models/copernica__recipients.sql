@@ -30,6 +30,29 @@ by_send as (
   group by product, destination_id
 ),
 
+log_tries as (
+  {#- send attempts and retries from the daily logfiles (null for a send they do not hold, or when not loaded) -#}
+  select
+    m.product,
+    m.destination_id,
+    count(case when t.kind = 'attempt' then 1 end) as attempts,
+    count(case when t.kind = 'retry' then 1 end) as retries
+  from (
+    {%- for product, prefix in [('html', 'html'), ('draganddrop', 'draganddrop')] %}
+    select '{{ product }}' as product, 'attempt' as kind, a.*
+    from ({{ copernica_table(prefix ~ '_log_attempts', ['id:text:message_id']) }}) as a
+    union all
+    select '{{ product }}' as product, 'retry' as kind, r.*
+    from ({{ copernica_table(prefix ~ '_log_retries', ['id:text:message_id']) }}) as r
+    {{ "union all" if not loop.last }}
+    {%- endfor %}
+  ) as t
+  inner join {{ ref('int_copernica__sends_by_message') }} as m
+    on m.product = t.product and m.message_id = t.message_id
+  where m.destination_id is not null
+  group by m.product, m.destination_id
+),
+
 sends as (
   select product, destination_id from destinations
   union
@@ -53,12 +76,16 @@ combined as (
     coalesce(e.bounces, 0) as bounces,
     e.worst_bounce,
     coalesce(e.unsubscribes, 0) as unsubscribes,
-    coalesce(e.complaints, 0) as complaints
+    coalesce(e.complaints, 0) as complaints,
+    lt.attempts as log_attempts,
+    lt.retries as log_retries
   from sends as s
   left join destinations as d
     on d.product = s.product and d.destination_id = s.destination_id
   left join by_send as e
     on e.product = s.product and e.destination_id = s.destination_id
+  left join log_tries as lt
+    on lt.product = s.product and lt.destination_id = s.destination_id
 )
 
 select
@@ -80,5 +107,7 @@ select
   bounces > 0 as bounced,
   case worst_bounce when 3 then 'hard' when 2 then 'soft' when 1 then 'other' end as bounce_class,
   unsubscribes > 0 as unsubscribed,
-  complaints > 0 as complained
+  complaints > 0 as complained,
+  log_attempts,
+  log_retries
 from combined

@@ -11,7 +11,7 @@ as null with one warning per page and column, naming them as `table.column` (the
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, get_args
@@ -57,11 +57,15 @@ def column_name(key: str) -> str:
 
 @dataclass(frozen=True)
 class Column:
-    """One declared column: its dlt name, its kind, and a path when it is flattened out of a nested object."""
+    """One declared column: its dlt name, its kind, and a path when it is flattened out of a nested object; `note`
+    says what it holds where its name does not, `refers_to` names the `table.column` its value is the key of
+    (tables.py turns both into the dlt schema's descriptions and references)."""
 
     name: str
     kind: ColumnKind = "str"
     path: tuple[str, ...] = ()
+    note: str = ""
+    refers_to: str = ""
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -90,14 +94,22 @@ class Schema:
         return {c.name: {"name": c.name, "data_type": dlt_types[c.kind], "nullable": True} for c in self.columns}
 
 
-def cols(spec: str) -> tuple[Column, ...]:
-    """Compact declarations: "id:int timestamp:ts from_address.email:str" -> Columns (dots flatten nested keys)."""
+def cols(spec: str, notes: Mapping[str, str] | None = None) -> tuple[Column, ...]:
+    """Compact declarations: "id:int timestamp:ts from_address.email:str emailing:int>emailings.id" -> Columns
+    (dots flatten nested keys; `>table.column` names what the value is the key of). `notes` says what columns hold,
+    by their column name; a note for a column not declared is a typo, refused at import."""
     out = []
     for item in spec.split():
-        key, _, kind = item.partition(":")
+        declared, _, refers_to = item.partition(">")
+        key, _, kind = declared.partition(":")
         path = tuple(key.split(".")) if "." in key else ()
         name = "__".join(column_name(p) for p in path) if path else column_name(key)
-        out.append(Column(name, column_kind(kind or "str"), path))
+        if refers_to and refers_to.count(".") != 1:
+            raise ValueError(f"{item!r}: a reference is written >table.column")
+        out.append(Column(name, column_kind(kind or "str"), path, (notes or {}).get(name, ""), refers_to))
+    unknown = set(notes or {}) - {c.name for c in out}
+    if unknown:
+        raise ValueError(f"notes for columns not declared: {sorted(unknown)}")
     return tuple(out)
 
 

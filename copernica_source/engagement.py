@@ -31,7 +31,7 @@ from copernica_source.engine import (
 )
 from copernica_source.errors import FilterIgnoredError, UnexpectedAnswerError
 from copernica_source.probes import NEVER_ID, NEVER_TIME, filter_honoured
-from copernica_source.tables import Cursor, TableSpec, engagement_tables
+from copernica_source.tables import Cursor, TableSpec, dlt_hints, engagement_tables
 from copernica_source.timefmt import COPERNICA_TIME
 
 MAX_ID = 2**62
@@ -43,7 +43,8 @@ def engagement_resources(account: Account, product: str) -> list[DltResource]:
     parent before its children)."""
     made: dict[str, DltResource] = {}
     for spec in engagement_tables(product):
-        made[spec.name] = _BUILDERS[spec.cursor](account, product, spec, made.get(spec.parent))
+        resource = _BUILDERS[spec.cursor](account, product, spec, made.get(spec.parent))
+        made[spec.name] = resource.apply_hints(additional_table_hints={"description": spec.description})
     return list(made.values())
 
 
@@ -52,11 +53,13 @@ def _hints(product: str, spec: TableSpec) -> dict[str, Any]:
     # whole load, which runs DuckDB out of its bounded memory on a 1M-row first load). Known cost: a load killed
     # after a keyset table's staging job committed runs that job again on resume, and the copy reaches the table
     merge: dict[str, Any] = {"disposition": "merge", "strategy": "delete-insert", "deduplicated": spec.cursor == "id"}
+    described = dlt_hints(spec, f"{product}_")  # the table's description goes on with apply_hints
     return {
         "name": f"{product}_{spec.name}",
         "primary_key": list(spec.primary_key),
         "write_disposition": merge,
-        "columns": spec.schema.dlt_columns(),
+        "columns": described["columns"],
+        "references": described["references"],
     }
 
 

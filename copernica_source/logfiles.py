@@ -34,7 +34,7 @@ from copernica_source.account import Account
 from copernica_source.arrow_rows import Schema
 from copernica_source.errors import ConfigurationError, UnexpectedAnswerError
 from copernica_source.logfile_csv import CutShortError, LogFile, LogfileFormatError, read_csv
-from copernica_source.tables import LOG_COLUMNS, LOG_TABLES, LOG_TYPES, TableSpec, log_fields
+from copernica_source.tables import LOG_COLUMNS, LOG_TABLES, LOG_TYPES, TableSpec, dlt_hints, log_fields
 
 log = logging.getLogger("copernica_source")
 _T = TypeVar("_T")
@@ -117,9 +117,9 @@ def _resource(account: Account, spec: TableSpec, selected: bool, lookback_days: 
     hints: dict[str, Any] = {
         "name": spec.name, "primary_key": list(spec.primary_key), "merge_key": list(spec.merge_key),
         "write_disposition": {"disposition": "merge", "strategy": "delete-insert", "deduplicated": True},
-        "columns": spec.schema.dlt_columns(), "selected": selected, "parallelized": True}
+        "columns": dlt_hints(spec)["columns"], "selected": selected, "parallelized": True}
     resource: DltResource = dlt.resource(read, **hints)
-    return resource
+    return resource.apply_hints(additional_table_hints={"description": spec.description})
 
 
 def in_order(jobs: Sequence[Callable[[], Iterator[_T]]], workers: int, depth: int = 2

@@ -60,7 +60,16 @@ from copernica_source.engine import (
     split_ids,
 )
 from copernica_source.errors import ConfigurationError, UnexpectedAnswerError
-from copernica_source.tables import FIELD_KINDS, PROFILES, SUBPROFILES, TableSpec
+from copernica_source.tables import (
+    DELETED_NOTE,
+    FIELD_KINDS,
+    PROFILES,
+    SUBPROFILES,
+    TableSpec,
+    dlt_hints,
+    field_note,
+    interest_note,
+)
 from copernica_source.timefmt import COPERNICA_TIME
 
 Deletions = Literal["delete", "mark"]
@@ -148,6 +157,7 @@ def owners(account: Account, options: ProfileOptions, template: TableSpec) -> li
     databases = [row for row in every_database
                  if options.database_ids is None or _id(row, "databases") in options.database_ids]
     db_names = _unique_names({_id(d, "databases"): column_name(_name(d, "databases")) for d in databases})
+    db_labels = {_id(d, "databases"): f"{_name(d, 'databases')!r} (ID {_id(d, 'databases')})" for d in databases}
     if template is PROFILES:
         ids = list(db_names)
         fields = _grouped(account.list_rows([(f"database/{i}/fields", i) for i in ids]))
@@ -156,9 +166,9 @@ def owners(account: Account, options: ProfileOptions, template: TableSpec) -> li
         for db in ids:
             interest_names = [_name(r, f"database/{db}/interests") for r in interests.get(db, [])]
             interest_cols = tuple((f"interests__{column_name(n)}", n) for n in interest_names)
-            schema = _schema(PROFILES, fields.get(db, []), [c for c, _ in interest_cols])
-            out.append(Owner(db, _table(PROFILES, db, f"profiles_{db_names[db]}", schema), f"database/{db}/profileids",
-                             interest_cols, _shadowed(fields.get(db, []))))
+            schema = _schema(PROFILES, fields.get(db, []), interest_cols)
+            table = _table(PROFILES, db, f"profiles_{db_names[db]}", schema, f"database {db_labels[db]}")
+            out.append(Owner(db, table, f"database/{db}/profileids", interest_cols, _shadowed(fields.get(db, []))))
         return out
     every_collection = account.list_rows([(f"database/{i}/collections", i) for i in db_names])
     _warn_unknown("collection_ids", options.collection_ids,
@@ -168,8 +178,16 @@ def owners(account: Account, options: ProfileOptions, template: TableSpec) -> li
     names = _unique_names({_id(c, f"database/{db}/collections"):
                            f"{db_names[db]}_{column_name(_name(c, 'collections'))}" for db, c in collections})
     fields = _grouped(account.list_rows([(f"collection/{c}/fields", c) for c in names]))
-    return [Owner(c, _table(SUBPROFILES, c, f"subprofiles_{names[c]}", _schema(SUBPROFILES, fields.get(c, []), [])),
-                  f"collection/{c}/subprofileids", shadowed=_shadowed(fields.get(c, []))) for c in names]
+    database_of = {_id(c, f"database/{db}/collections"): db for db, c in collections}
+    labels = {_id(c, f"database/{db}/collections"): f"collection {_name(c, 'collections')!r} (ID "
+              f"{_id(c, f'database/{db}/collections')}) of database {db_labels[db]}" for db, c in collections}
+    out = []
+    for c in names:
+        # its profiles are the rows of its database's profile table
+        schema = _schema(SUBPROFILES, fields.get(c, []), (), f"profiles_{db_names[database_of[c]]}")
+        table = _table(SUBPROFILES, c, f"subprofiles_{names[c]}", schema, labels[c])
+        out.append(Owner(c, table, f"collection/{c}/subprofileids", shadowed=_shadowed(fields.get(c, []))))
+    return out
 
 
 def _id(row: dict[str, Any], path: str) -> int:
@@ -190,9 +208,10 @@ def _describe(value: Any) -> str:
     return "missing" if value is None else type(value).__name__
 
 
-def _table(template: TableSpec, owner_id: int, name: str, schema: Schema) -> TableSpec:
-    """The template made concrete for one database or collection."""
-    return replace(template, name=name, path=template.path.format(id=owner_id), schema=schema)
+def _table(template: TableSpec, owner_id: int, name: str, schema: Schema, owner: str) -> TableSpec:
+    """The template made concrete for one database or collection (`owner` names it in the description)."""
+    return replace(template, name=name, path=template.path.format(id=owner_id), schema=schema,
+                   description=f"{template.description}: {owner}")
 
 
 def _shadowed(field_rows: list[dict[str, Any]]) -> frozenset[str]:
@@ -200,9 +219,13 @@ def _shadowed(field_rows: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(str(f.get("name", "")).lower() for f in field_rows) & {"modified", "id"}
 
 
-def _schema(template: TableSpec, field_rows: list[dict[str, Any]], interest_columns: list[str]) -> Schema:
-    base = template.schema.columns
-    taken = {c.name for c in base} | set(interest_columns) | {"deleted"}
+def _schema(template: TableSpec, field_rows: list[dict[str, Any]], interest_columns: Sequence[tuple[str, str]],
+            profile_table: str = "") -> Schema:
+    """The owner's columns: the template's, one per field (typed by its definition), one per interest, `deleted`;
+    `profile_table` is where a subprofile's `profile` points."""
+    base = [replace(c, refers_to=f"{profile_table}.id") if profile_table and c.name == "profile" else c
+            for c in template.schema.columns]
+    taken = {c.name for c in base} | {c for c, _ in interest_columns} | {"deleted"}
     columns = list(base)
     for f in field_rows:
         name = _name(f, "fields")
@@ -210,9 +233,10 @@ def _schema(template: TableSpec, field_rows: list[dict[str, Any]], interest_colu
         if col in taken:  # a field called like a system column keeps dlt's flattened name
             col = f"fields__{col}"
         taken.add(col)
-        columns.append(Column(col, FIELD_KINDS.get(str(f.get("type", "")).lower(), "str"), ("fields", name)))
-    columns += [Column(c, "bool") for c in interest_columns] + [Column("deleted", "bool")]
-    return Schema(tuple(columns))
+        field_type = str(f.get("type", "")).lower()
+        columns.append(Column(col, FIELD_KINDS.get(field_type, "str"), ("fields", name), field_note(name, field_type)))
+    columns += [Column(c, "bool", note=interest_note(n)) for c, n in interest_columns]
+    return Schema((*columns, Column("deleted", "bool", note=DELETED_NOTE)))
 
 
 def _grouped(rows: list[tuple[Any, dict[str, Any]]]) -> dict[Any, list[dict[str, Any]]]:
@@ -250,12 +274,15 @@ def _resource(account: Account, options: ProfileOptions, template: TableSpec) ->
 
 
 def _hints(owner: Owner, options: ProfileOptions) -> Any:
-    columns = owner.schema.dlt_columns()
+    described = dlt_hints(owner.spec)
+    columns = described["columns"]
     columns["modified"]["dedup_sort"] = "desc"  # the same row read twice in a run: the newest wins
     if options.deletions == "delete":
         columns["deleted"]["hard_delete"] = True
     return dlt.mark.make_hints(table_name=owner.table, primary_key="id", columns=columns,
-                               write_disposition={"disposition": "merge", "strategy": "delete-insert"})
+                               write_disposition={"disposition": "merge", "strategy": "delete-insert"},
+                               references=described["references"],
+                               additional_table_hints={"description": described["description"]})
 
 
 def _read_owner(

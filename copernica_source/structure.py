@@ -31,7 +31,7 @@ from copernica_source.arrow_rows import rows_to_arrow
 from copernica_source.engine import Next, Page, Plan, Reader, Task, Via, from_parent, lists_plan
 from copernica_source.errors import InvalidMethodError, NotFoundError
 from copernica_source.probes import rows_of
-from copernica_source.tables import STRUCTURE_TABLES, TableSpec
+from copernica_source.tables import STRUCTURE_TABLES, TableSpec, dlt_hints
 
 log = logging.getLogger("copernica_source")
 
@@ -48,21 +48,24 @@ def structure_resources(
         else:
             wanted = set(collection_ids) if spec.name == "collections" and collection_ids else None
             made[spec.name] = _per_parent(account, spec, made[spec.parent], wanted)
+        made[spec.name].apply_hints(additional_table_hints={"description": spec.description})
     return list(made.values())
 
 
 DELETED = "_deleted"
 """True on a tombstone: dlt's `hard_delete` deletes the row with its key and inserts nothing, so the column
 holds no true value in the table."""
+DELETED_NOTE = "true on a tombstone, which deletes the row with its key (dlt's hard_delete): always empty here"
 MERGE: dict[str, str] = {"disposition": "merge", "strategy": "delete-insert"}
 """Re-running a job (a killed load resumed) deletes and inserts the same keys again: no duplicates. dlt
 de-duplicates the staged rows by primary key."""
 
 
 def _hints(spec: TableSpec) -> dict[str, Any]:
-    deleted = {"name": DELETED, "data_type": "bool", "nullable": True, "hard_delete": True}
+    deleted = {"name": DELETED, "data_type": "bool", "nullable": True, "hard_delete": True, "description": DELETED_NOTE}
+    described = dlt_hints(spec)  # the table's description goes on with apply_hints
     return {"name": spec.name, "primary_key": list(spec.primary_key), "write_disposition": MERGE,
-            "columns": {**spec.schema.dlt_columns(), DELETED: deleted}}
+            "columns": {**described["columns"], DELETED: deleted}, "references": described["references"]}
 
 
 @dataclass

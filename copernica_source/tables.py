@@ -12,9 +12,11 @@ rest-get-collection-*, rest-get-miniview-*, rest-get-webhook); see ../shared/cop
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
-from copernica_source.arrow_rows import ColumnKind, Schema, cols
+from dlt.common.schema.typing import TColumnSchema, TTableReference
+
+from copernica_source.arrow_rows import Column, ColumnKind, Schema, cols
 
 Product = Literal["html", "draganddrop"]
 PRODUCTS: tuple[Product, ...] = get_args(Product)
@@ -46,7 +48,9 @@ class TableSpec:
     column that holds the parent's ID: filled from the request for lists whose rows lack it (a field's
     `database_id`, a statistics row's `emailing_id`), and the owner column of a profile table's deletion rows.
     `drop` names nested lists not kept (each has its own table); `embedded` says the rows are this key's list
-    inside each row of `path` (a rule's `conditions`), not the rows themselves."""
+    inside each row of `path` (a rule's `conditions`), not the rows themselves. `description` says what a row is;
+    what a column holds, and which table's key it is, is declared with the column (`cols`: notes, `>table.column`);
+    `dlt_hints` makes the dlt schema's descriptions and references of all three."""
 
     name: str
     path: str
@@ -64,9 +68,31 @@ class TableSpec:
 
 
 # -- engagement ----------------------------------------------------------------------------------------------
+# `>emailings.id` names a table of the same product (`html_emailings` for html rows): `dlt_hints(spec, "html_")`.
 
-_HTML_EVENT_TAIL = "emailing:int destination:int profile:int subprofile:int"  # destination: the internal ID
-_DD_EVENT_TAIL = "destination:int profile:int subprofile:int"
+_HTML_EVENT_TAIL = "emailing:int>emailings.id destination:int>destinations.internal profile:int subprofile:int"
+_DD_EVENT_TAIL = "destination:int>destinations.id profile:int subprofile:int"
+_PROFILE = "the profile: an id in the profiles_<database> table of the database the emailing went to"
+_SUBPROFILE = ("the subprofile, when the emailing went to a collection: an id in its "
+               "subprofiles_<database>_<collection> table")
+_EVENT_NOTES = {
+    "html": {"id": "the event's ID in Copernica", "timestamp": "when it happened", "emailing": "the emailing",
+             "destination": "the send (one recipient of the emailing), by its internal ID (not its id)",
+             "profile": _PROFILE, "subprofile": _SUBPROFILE},
+    "draganddrop": {"id": "the event's ID in Copernica", "timestamp": "when it happened",
+                    "mailing": "the emailing", "destination": "the send (one recipient of the emailing)",
+                    "profile": f"{_PROFILE}; empty on Copernica's account-wide lists: join "
+                               "draganddrop_destinations on destination for it",
+                    "subprofile": f"{_SUBPROFILE}; empty on the account-wide lists, as profile"},
+}
+_EVENT_KIND_NOTES = {
+    "clicks": {"link": "the URL clicked"},
+    "deliveries": {},
+    "impressions": {},
+    "errors": {"errortype": "the kind of bounce: nohost, unreachable, mailerror..."},
+    "unsubscribes": {"source": "how: link (in the e-mail) or email (a reply)"},
+    "abuses": {},
+}
 
 _EVENT_COLUMNS = {
     "html": {
@@ -81,13 +107,13 @@ _EVENT_COLUMNS = {
                    f"{_HTML_EVENT_TAIL}"),
     },
     "draganddrop": {
-        "clicks": f"ID:int mailing:int link:str timestamp:ts ip:str useragent:str {_DD_EVENT_TAIL}",
-        "deliveries": f"ID:int mailing:int timestamp:ts attempts:int {_DD_EVENT_TAIL}",
-        "impressions": f"ID:int mailing:int timestamp:ts ip:str useragent:str device:str {_DD_EVENT_TAIL}",
-        "errors": ("ID:int mailing:int timestamp:ts status:str errorcode:str description:str errortype:str "
-                   f"{_DD_EVENT_TAIL}"),
-        "unsubscribes": f"ID:int mailing:int timestamp:ts source:str success:bool {_DD_EVENT_TAIL}",
-        "abuses": f"ID:int mailing:int timestamp:ts report:json {_DD_EVENT_TAIL}",
+        "clicks": f"ID:int mailing:int>emailings.id link:str timestamp:ts ip:str useragent:str {_DD_EVENT_TAIL}",
+        "deliveries": f"ID:int mailing:int>emailings.id timestamp:ts attempts:int {_DD_EVENT_TAIL}",
+        "impressions": f"ID:int mailing:int>emailings.id timestamp:ts ip:str useragent:str device:str {_DD_EVENT_TAIL}",
+        "errors": ("ID:int mailing:int>emailings.id timestamp:ts status:str errorcode:str description:str "
+                   f"errortype:str {_DD_EVENT_TAIL}"),
+        "unsubscribes": f"ID:int mailing:int>emailings.id timestamp:ts source:str success:bool {_DD_EVENT_TAIL}",
+        "abuses": f"ID:int mailing:int>emailings.id timestamp:ts report:json {_DD_EVENT_TAIL}",
     },
 }
 
@@ -107,6 +133,10 @@ _EMAILING_COLUMNS = {
     "draganddrop": "id:int timestamp:ts template:int subject:str from_address.name:str from_address.email:str "
     "destinations:int type:str target.type:str target.sources:json tags:json",
 }
+_EMAILING_NOTES = {"id": "the emailing's ID in Copernica", "timestamp": "when it was sent",
+                   "destinations": "how many destinations (recipients) it was sent to",
+                   "type": "mass or individual", "target__type": "what it was sent to: a database, collection, "
+                   "selection (view) or miniview", "target__sources": "the databases/collections it was sent to"}
 
 _STATISTICS_COLUMNS = (
     "emailing_id:int destinations:int deliveries.total:int errors.total:int errors.unique:int impressions.total:int "
@@ -116,28 +146,49 @@ _STATISTICS_COLUMNS = (
     "dominant_results.unsubscribes:int dominant_results.clicks:int dominant_results.impressions:int "
     "dominant_results.deliveries:int"
 )
+_STATISTICS_NOTES = {"emailing_id": "the emailing these totals are of (Copernica's answer has no such key: the "
+                                    "ID the statistics were asked for)",
+                     "impressions__unique": "how many destinations opened it at least once",
+                     "clicks__unique": "how many destinations clicked at least once"}
 
 _DESTINATION_COLUMNS = {
-    "html": "id:str timestampsent:ts internal:int profile:int subprofile:int mailing:int mailing-group:str",
-    "draganddrop": "id:int messageID:str timestampsent:ts profile:int subprofile:int mailing:int unsubscribed:bool",
+    "html": "id:str timestampsent:ts internal:int profile:int subprofile:int mailing:int>emailings.id "
+            "mailing-group:str",
+    "draganddrop": "id:int messageID:str timestampsent:ts profile:int subprofile:int mailing:int>emailings.id "
+                   "unsubscribed:bool",
+}
+_DESTINATION_NOTES = {
+    "html": {"id": "Copernica's hash of the destination", "internal": "the destination's internal ID: what the "
+             "html events' destination column holds", "timestampsent": "when the emailing was sent to it",
+             "profile": "the profile it was sent to: an id in profiles_<database>", "subprofile": _SUBPROFILE,
+             "mailing": "the emailing"},
+    "draganddrop": {"id": "the destination's ID: what the draganddrop events' destination column holds",
+                    "message_id": "the Message-ID header of the e-mail sent",
+                    "timestampsent": "when the emailing was sent to it",
+                    "profile": "the profile it was sent to: an id in profiles_<database>",
+                    "subprofile": _SUBPROFILE, "mailing": "the emailing",
+                    "unsubscribed": "whether this recipient unsubscribed through it"},
 }
 
 
 def engagement_tables(product: str) -> list[TableSpec]:
     """The nine engagement tables of one mail product, in load order."""
     tables = [
-        TableSpec("emailings", "{p}/emailings", Schema(cols(_EMAILING_COLUMNS[product])), "emailings",
-                  cursor_column="timestamp", description="an emailing (mass or individual mailing)"),
-        TableSpec("emailing_statistics", "{p}/emailing/{id}/statistics", Schema(cols(_STATISTICS_COLUMNS)),
-                  "per_parent", parent="emailings", parent_column="emailing_id", primary_key=("emailing_id",),
+        TableSpec("emailings", "{p}/emailings", Schema(cols(_EMAILING_COLUMNS[product], _EMAILING_NOTES)),
+                  "emailings", cursor_column="timestamp", description="an emailing (mass or individual mailing)"),
+        TableSpec("emailing_statistics", "{p}/emailing/{id}/statistics",
+                  Schema(cols(_STATISTICS_COLUMNS, _STATISTICS_NOTES)), "per_parent", parent="emailings",
+                  parent_column="emailing_id", primary_key=("emailing_id",),
                   description="totals of one emailing, refreshed while it is in the re-read window"),
-        TableSpec("destinations", "{p}/destinations", Schema(cols(_DESTINATION_COLUMNS[product])), "date_window",
-                  cursor_column="timestampsent", description="a recipient of an emailing"),
+        TableSpec("destinations", "{p}/destinations",
+                  Schema(cols(_DESTINATION_COLUMNS[product], _DESTINATION_NOTES[product])), "date_window",
+                  cursor_column="timestampsent", description="a recipient of an emailing (one send)"),
     ]
     event_cursor: Cursor = "id" if product == "html" else "window"
     for kind in EVENT_KINDS:
-        tables.append(TableSpec(kind, f"{{p}}/{kind}", Schema(cols(_EVENT_COLUMNS[product][kind])), event_cursor,
-                                cursor_column="id" if event_cursor == "id" else "timestamp",
+        notes = _EVENT_NOTES[product] | _EVENT_KIND_NOTES[kind]
+        tables.append(TableSpec(kind, f"{{p}}/{kind}", Schema(cols(_EVENT_COLUMNS[product][kind], notes)),
+                                event_cursor, cursor_column="id" if event_cursor == "id" else "timestamp",
                                 description=_EVENT_ROWS[kind]))
     return tables
 
@@ -149,42 +200,65 @@ def engagement_tables(product: str) -> list[TableSpec]:
 _INTENTIONS = "intentions.email:bool intentions.sms:bool intentions.fax:bool intentions.pdf:bool"
 _FIELD = ("ID:int name:str type:str value:str displayed:bool ordered:bool length:int textlines:int hidden:bool "
           "index:bool")
+_FIELD_NOTES = {"type": "Copernica's field type; it decides the column's type in the profile or subprofile table",
+                "value": "the default value"}
 _VIEW = ("ID:int name:str description:str parent-type:str parent-id:int has-children:bool has-referred:bool "
-         f"has-rules:bool database:int last-built:ts {_INTENTIONS}")
-_MINIVIEW = f"ID:int name:str description:str parent-type:str parent-id:int collection:int last-built:ts {_INTENTIONS}"
-_RULE = "ID:int name:str view:int inversed:bool inverted:bool disabled:bool"  # pages name it both ways
-_CONDITION = ("ID:int type:str rule:int comparison:str field.ID:int field.name:str value:str other-field:bool "
-              "numeric-comparison:bool")
+         f"has-rules:bool database:int>databases.id last-built:ts {_INTENTIONS}")
+_VIEW_NOTES = {"parent_type": "what the selection is in: a database, or another selection (view)",
+               "parent_id": "the ID of that database (databases.id) or selection (views.id)",
+               "database": "the database it selects profiles of", "last_built": "when Copernica last built it"}
+_MINIVIEW = (f"ID:int name:str description:str parent-type:str parent-id:int collection:int>collections.id "
+             f"last-built:ts {_INTENTIONS}")
+_MINIVIEW_NOTES = {"parent_type": "what the miniview is in: a collection, or another miniview",
+                   "parent_id": "the ID of that collection (collections.id) or miniview (miniviews.id)",
+                   "collection": "the collection it selects subprofiles of",
+                   "last_built": "when Copernica last built it"}
+_RULE = "ID:int name:str view:int>{views}.id inversed:bool inverted:bool disabled:bool"  # pages name it both ways
+_RULE_NOTES = {"inversed": "whether the rule selects what does not match (the pages call it inversed or inverted)",
+               "inverted": "as inversed (the pages use both names)"}
+_CONDITION = ("ID:int type:str rule:int>{rules}.id comparison:str field.ID:int>{fields}.id field.name:str value:str "
+              "other-field:bool numeric-comparison:bool")
+_CONDITION_NOTES = {"type": "what the condition tests (field, interest, date...); keys of other types are kept as "
+                            "text columns", "field__id": "the field the condition tests"}
 
 STRUCTURE_TABLES: tuple[TableSpec, ...] = (
     TableSpec("databases", "databases",
-              Schema(cols(f"ID:int name:str description:str archived:bool created:ts {_INTENTIONS}")),
+              Schema(cols(f"ID:int name:str description:str archived:bool created:ts {_INTENTIONS}",
+                          {"name": "its name, which names its table profiles_<name> (snake_case)"})),
               drop=("fields", "interests", "collections"), description="a database (of profiles)"),
-    TableSpec("database_fields", "database/{id}/fields", Schema(cols(f"{_FIELD} database_id:int")),
+    TableSpec("database_fields", "database/{id}/fields", Schema(cols(f"{_FIELD} database_id:int", _FIELD_NOTES)),
               parent="databases", parent_column="database_id", description="a field of a database, with its type"),
     TableSpec("database_interests", "database/{id}/interests",
-              Schema(cols("ID:int name:str group:str database_id:int")), parent="databases",
-              parent_column="database_id", description="an interest profiles of a database can have"),
+              Schema(cols("ID:int name:str group:str database_id:int",
+                          {"name": "the interest, a boolean column interests__<name> of profiles_<database>"})),
+              parent="databases", parent_column="database_id",
+              description="an interest profiles of a database can have"),
     TableSpec("collections", "database/{id}/collections",
-              Schema(cols(f"ID:int name:str database:int {_INTENTIONS}")), parent="databases", drop=("fields",),
-              description="a collection (of subprofiles) in a database"),
-    TableSpec("collection_fields", "collection/{id}/fields", Schema(cols(f"{_FIELD} collection_id:int")),
+              Schema(cols(f"ID:int name:str database:int>databases.id {_INTENTIONS}",
+                          {"database": "the database its subprofiles' profiles are in"})),
+              parent="databases", drop=("fields",), description="a collection (of subprofiles) in a database"),
+    TableSpec("collection_fields", "collection/{id}/fields", Schema(cols(f"{_FIELD} collection_id:int", _FIELD_NOTES)),
               parent="collections", parent_column="collection_id",
               description="a field of a collection, with its type"),
-    TableSpec("views", "database/{id}/views", Schema(cols(_VIEW)), parent="databases",
+    TableSpec("views", "database/{id}/views", Schema(cols(_VIEW, _VIEW_NOTES)), parent="databases",
               description="a selection (view) of a database; nested selections included"),
-    TableSpec("view_rules", "view/{id}/rules", Schema(cols(_RULE)), parent="views", drop=("conditions",),
-              description="a rule of a selection"),
+    TableSpec("view_rules", "view/{id}/rules", Schema(cols(_RULE.format(views="views"), _RULE_NOTES)),
+              parent="views", drop=("conditions",), description="a rule of a selection"),
     # conditions come embedded in the rules: `rule/$id/conditions` is a v1 method only (docs/assumptions.md)
-    TableSpec("view_rule_conditions", "view/{id}/rules", Schema(cols(_CONDITION)), parent="views",
-              embedded="conditions", description="a condition of a selection rule (type-specific keys kept as text)"),
-    TableSpec("miniviews", "collection/{id}/miniviews", Schema(cols(_MINIVIEW)), parent="collections",
-              description="a mini selection (miniview) of a collection"),
-    TableSpec("miniview_rules", "miniview/{id}/rules", Schema(cols(_RULE)), parent="miniviews",
-              drop=("conditions",), description="a rule (minirule) of a miniview"),
-    TableSpec("miniview_rule_conditions", "miniview/{id}/rules", Schema(cols(_CONDITION)), parent="miniviews",
-              embedded="conditions", description="a condition of a minirule"),
-    TableSpec("webhooks", "webhooks", Schema(cols("ID:int handler:str trigger:str callers:json")),
+    TableSpec("view_rule_conditions", "view/{id}/rules",
+              Schema(cols(_CONDITION.format(rules="view_rules", fields="database_fields"), _CONDITION_NOTES)),
+              parent="views", embedded="conditions",
+              description="a condition of a selection rule (type-specific keys kept as text)"),
+    TableSpec("miniviews", "collection/{id}/miniviews", Schema(cols(_MINIVIEW, _MINIVIEW_NOTES)),
+              parent="collections", description="a mini selection (miniview) of a collection"),
+    TableSpec("miniview_rules", "miniview/{id}/rules", Schema(cols(_RULE.format(views="miniviews"), _RULE_NOTES)),
+              parent="miniviews", drop=("conditions",), description="a rule (minirule) of a miniview"),
+    TableSpec("miniview_rule_conditions", "miniview/{id}/rules",
+              Schema(cols(_CONDITION.format(rules="miniview_rules", fields="collection_fields"), _CONDITION_NOTES)),
+              parent="miniviews", embedded="conditions", description="a condition of a minirule"),
+    TableSpec("webhooks", "webhooks", Schema(cols("ID:int handler:str trigger:str callers:json",
+                                                  {"handler": "the URL Copernica calls",
+                                                   "trigger": "what makes Copernica call it"})),
               description="a webhook Copernica calls on profile changes"),
 )
 
@@ -193,18 +267,37 @@ STRUCTURE_TABLES: tuple[TableSpec, ...] = (
 # Templates: a run makes one table per database (`profiles_<database>`) and per collection
 # (`subprofiles_<database>_<collection>`), named, pathed and typed for that owner (profiles.py:owners).
 
+_PERSON_NOTES = {"secret": "Copernica's secret code of it (for links that identify it)",
+                 "created": "when it was created", "modified": "when it last changed (the incremental cursor)",
+                 "removed": "when Copernica removed it"}
 PROFILES = TableSpec(
     "profiles", "database/{id}/profiles",
-    Schema(cols("ID:int database:int secret:str created:ts modified:ts removed:ts")), "modified",
-    parent="databases", parent_column="database", cursor_column="modified",
+    Schema(cols("ID:int database:int secret:str created:ts modified:ts removed:ts",
+                {"id": "the profile's ID in Copernica", "database": "the database it is in", **_PERSON_NOTES})),
+    "modified", parent="databases", parent_column="database", cursor_column="modified",
     description="a profile of a database (its fields typed, its interests as booleans)",
 )
 SUBPROFILES = TableSpec(
     "subprofiles", "collection/{id}/subprofiles",
-    Schema(cols("ID:int profile:int collection:int secret:str created:ts modified:ts removed:ts")), "modified",
-    parent="collections", parent_column="collection", cursor_column="modified",
+    Schema(cols("ID:int profile:int collection:int secret:str created:ts modified:ts removed:ts",
+                {"id": "the subprofile's ID in Copernica",
+                 "profile": "the profile it belongs to, in the profile table of the collection's database",
+                 "collection": "the collection it is in", **_PERSON_NOTES})),
+    "modified", parent="collections", parent_column="collection", cursor_column="modified",
     description="a subprofile of a collection (its fields typed)",
 )
+DELETED_NOTE = ("true: Copernica no longer has it (deletions = \"mark\" keeps the row with its other values empty); "
+                "with deletions = \"delete\" the row is removed instead and this stays empty")
+
+
+def field_note(name: str, field_type: str) -> str:
+    """What a profile or subprofile column made from a field holds."""
+    return f"the field {name!r} (Copernica type: {field_type or 'unknown'})"
+
+
+def interest_note(name: str) -> str:
+    return f"the interest {name!r}: true when the profile has it"
+
 
 # Copernica field types -> column kinds of the typed profile and subprofile tables; anything else is text.
 FIELD_KINDS: dict[str, ColumnKind] = {
@@ -231,6 +324,11 @@ _LOG_INTS = {"mailingid", "profileid", "subprofileid", "databaseid", "collection
 LOG_COLUMNS = "log_file:str log_line:int log_date:date"
 """Columns the loader adds to every log row: the file it came from, its data row number there (1 = the first row
 after any header) and the day the file is about (from its name; null when the name holds no date)."""
+_LOG_COLUMN_NAMES = frozenset(c.partition(":")[0] for c in LOG_COLUMNS.split())
+_LOG_NOTES = {"id": "the message ID of the e-mail", "time": "when it happened (the logfile's local time is read in the "
+              "logfile_timezone setting, by default timezone)", "log_file": "the logfile the row was read from",
+              "log_line": "the row's number among its file's data rows (1 = the first after any header)",
+              "log_date": "the day the file is about, from its name (empty when the name holds no date)"}
 
 _TAIL_POM = "email tags senderdomain groupid profile subprofile template document"
 _TAIL_CDM = "email tags senderdomain profile subprofile template"
@@ -285,10 +383,67 @@ def log_fields(log_type: str) -> tuple[str, ...]:
 
 LOG_TABLES: tuple[TableSpec, ...] = tuple(
     TableSpec(table, f"logfiles?type={log_type}",
-              Schema(cols(" ".join(f"{f}:{_log_kind(f)}" for f in fields.split()) + " " + LOG_COLUMNS)),
+              Schema(cols(" ".join(f"{f}:{_log_kind(f)}" for f in fields.split()) + " " + LOG_COLUMNS,
+                          {k: v for k, v in _LOG_NOTES.items() if k in {*fields.split(), *_LOG_COLUMN_NAMES}})),
               "logfile", primary_key=("log_file", "log_line"), cursor_column="log_date", log_type=log_type,
               merge_key=("log_file",), description=f"{what} (logfile type `{log_type}`)")
     for log_type, (table, fields, what) in _LOG_FIELDS.items()
 )
 """The log tables, in the order of rest-get-logfiles-names.md's table (Publisher, Marketing Suite, webhooks)."""
 LOG_TYPES: tuple[str, ...] = tuple(spec.log_type for spec in LOG_TABLES)
+
+
+# -- the dlt schema's descriptions and references ------------------------------------------------------------
+
+KEY_NOTE = "primary key: loads merge rows on it"
+TIME_NOTE = "a UTC instant (Copernica's zone-less local time, converted)"
+JSON_NOTE = "JSON text: the nested list or object as Copernica sent it"
+
+
+def references(spec: TableSpec, prefix: str = "") -> list[TTableReference]:
+    """The tables this one's columns hold keys of: its parent's (`parent_column` -> the parent's `id`) and every
+    `>table.column` of its columns. `prefix` makes the table names of a product's family (`html_`)."""
+    found: dict[str, tuple[str, str]] = {}
+    if spec.parent and spec.parent_column:
+        found[spec.parent_column] = (spec.parent, "id")
+    for column in spec.schema.columns:
+        if column.refers_to:
+            table, _, key = column.refers_to.partition(".")
+            found[column.name] = (table, key)
+    out: list[TTableReference] = []
+    for column_name, (table, key) in found.items():
+        out.append({"columns": [column_name], "referenced_table": _named(table, prefix),
+                    "referenced_columns": [key], "cardinality": "many_to_one"})
+    return out
+
+
+def column_description(spec: TableSpec, column: Column, prefix: str = "") -> str:
+    """What the column holds: its note, and what its name cannot say (key, the table its value is the key of,
+    time and JSON columns)."""
+    parts = [column.note]
+    if column.name in spec.primary_key:
+        parts.append(KEY_NOTE)
+    target = next((r for r in references(spec, prefix) if r["columns"] == [column.name]), None)
+    if target is not None:
+        parts.append(f"refers to {target['referenced_table']}.{target['referenced_columns'][0]}")
+    parts.append({"ts": TIME_NOTE, "json": JSON_NOTE}.get(column.kind, ""))
+    return "; ".join(p for p in parts if p)
+
+
+def dlt_hints(spec: TableSpec, prefix: str = "") -> dict[str, Any]:
+    """The spec's table hints for dlt: `columns` typed and described, `references`, and `description` (for
+    `additional_table_hints`, since `dlt.resource` takes no description)."""
+    columns: dict[str, TColumnSchema] = spec.schema.dlt_columns()
+    for column in spec.schema.columns:
+        text = column_description(spec, column, prefix)
+        if text:
+            columns[column.name]["description"] = text
+    return {"columns": columns, "references": references(spec, prefix), "description": spec.description}
+
+
+def _named(table: str, prefix: str) -> str:
+    """A reference's table name: one of the product family's own gets the product's prefix."""
+    return f"{prefix}{table}" if prefix and table in _FAMILY else table
+
+
+_FAMILY = frozenset(spec.name for spec in engagement_tables("html"))

@@ -43,7 +43,7 @@ def test_every_column_the_loader_names_reads_back_to_its_field_or_interest() -> 
     (profiles._schema), with names that change under snake_case or collide with a system column."""
     fields = ["FirstName", "e-mail", "modified", "ID", "Created", "city"]
     interests = ["Golf Club", "tennis"]
-    interest_columns = [f"interests__{column_name(n)}" for n in interests]  # as profiles.owners names them
+    interest_columns = [(f"interests__{column_name(n)}", n) for n in interests]  # as profiles.owners names them
     schema = _schema(PROFILES, [{"name": f, "type": "text"} for f in fields], interest_columns)
     loaded = {c.name: c.path[1] for c in schema.columns if c.path and c.path[0] == "fields"}
     assert field_columns(fields, interests) == loaded

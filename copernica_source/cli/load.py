@@ -25,7 +25,7 @@ from copernica_source.client import CopernicaClient
 from copernica_source.errors import copernica_cause, root_message
 from copernica_source.logfiles import chosen_log_tables
 from copernica_source.models import models_installed
-from copernica_source.run_lock import run_lock
+from copernica_source.pipeline import scheduled_run
 from copernica_source.settings import DUCKDB_MEMORY_LIMIT, LOAD_ID_ON_ROWS
 from copernica_source.source import copernica_source
 
@@ -203,24 +203,24 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
         limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit
         mode = progress_mode(sys.stderr, quiet=args.quiet, forced=args.progress)
         pipeline = pipeline_from_args(args, memory_limit=limit, progress=StepProgress(mode, sys.stderr))
-        # one run per pipeline: a second one would extract everything again and race for the state
-        with run_lock(pipeline.pipelines_dir, pipeline.pipeline_name, args.wait_for_lock):
-            try:
-                # the demo starts over each time: the simulator's data is the same on every start. With --resources,
-                # a full refresh drops only the selected tables and their state
-                refresh: TRefreshMode | None = None
-                if args.full_refresh or args.demo:
-                    refresh = "drop_resources" if args.resources else "drop_sources"
-                if pipeline.has_pending_data:
-                    # dlt's run() would only finish the package and read nothing new: finish it, then read on
-                    print("finishing the load an interrupted run left behind, then loading what is new",
-                          file=sys.stderr)
-                    pipeline.run().raise_on_failed_jobs()
+        # the demo starts over each time: the simulator's data is the same on every start. With --resources, a
+        # full refresh drops only the selected tables and their state
+        refresh: TRefreshMode | None = None
+        if args.full_refresh or args.demo:
+            refresh = "drop_resources" if args.resources else "drop_sources"
+
+        def finishing() -> None:
+            print("finishing the load an interrupted run left behind, then loading what is new", file=sys.stderr)
+
+        # one run per pipeline (a second one would extract everything again and race for the state), merging
+        # through its own staging dataset, dropped once the load completed
+        try:
+            with scheduled_run(pipeline, wait_for_lock=args.wait_for_lock, on_pending=finishing):
                 # dlt annotates `refresh: TRefreshMode = None`: None, its default, is missing from the hint
                 info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
                 info.raise_on_failed_jobs()
-            except PipelineStepFailed as exc:
-                return failed(str(copernica_cause(exc) or root_message(exc)))
+        except PipelineStepFailed as exc:
+            return failed(str(copernica_cause(exc) or root_message(exc)))
     summary.read_trace(pipeline)
     summary.seconds = round(time.monotonic() - started, 3)
     summary.api_requests = CopernicaClient.total_requests() - requests_before

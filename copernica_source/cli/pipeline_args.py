@@ -13,6 +13,7 @@ from typing import Any
 import dlt
 
 from copernica_source.errors import ConfigurationError
+from copernica_source.pipeline import own_staging
 from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, duckdb_destination, pipelines_dir_help
 
 DEFAULT_PIPELINE = "copernica"
@@ -43,7 +44,7 @@ def duckdb_file(args: argparse.Namespace) -> str:
 
 def pipeline_from_args(args: argparse.Namespace, *, memory_limit: str | None = None, pipelines_dir: str | None = None,
                        **kwargs: Any) -> dlt.Pipeline:
-    """The pipeline the flags name; `kwargs` go to dlt.pipeline (e.g. progress)."""
+    """The pipeline the flags name, staging in a dataset of its own; `kwargs` go to dlt.pipeline (e.g. progress)."""
     destination: Any = args.destination
     if destination == "duckdb":
         destination = duckdb_destination(duckdb_file(args), memory_limit)
@@ -55,7 +56,7 @@ def pipeline_from_args(args: argparse.Namespace, *, memory_limit: str | None = N
         pipeline_name=pipeline_name, destination=destination, dataset_name=args.dataset,
         pipelines_dir=folder,  # type: ignore[arg-type]  # dlt annotates it str, its default None included
         **kwargs)
-    return pipeline
+    return own_staging(pipeline)
 
 
 @contextlib.contextmanager

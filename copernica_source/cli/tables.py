@@ -14,7 +14,7 @@ import difflib
 import json
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from copernica_source.tables import (
@@ -24,6 +24,8 @@ from copernica_source.tables import (
     STRUCTURE_TABLES,
     SUBPROFILES,
     Cursor,
+    TableSpec,
+    dlt_hints,
     engagement_tables,
 )
 
@@ -42,7 +44,7 @@ LOADED: dict[Cursor, str] = {
 EXAMPLES = """\
 examples:
   copernica tables                 # one line per table
-  copernica tables --json          # the same for scripts: table, resource, primary_key, loaded, description
+  copernica tables --json          # for scripts, with each column's type and description and the references
   copernica tables | grep profile  # where the profile tables come from
   copernica load --resources html_clicks,profiles_customers
   copernica tables | grep _log_     # the opt-in tables read from Copernica's daily logfiles
@@ -60,22 +62,31 @@ class TableInfo:
     loaded: str
     description: str
     pattern: bool = False
+    columns: list[dict[str, str]] = field(default_factory=list)  # name, data_type, description (the dlt schema's)
+    references: list[dict[str, Any]] = field(default_factory=list)  # columns, referenced_table, referenced_columns
 
 
 def catalog() -> list[TableInfo]:
     """Every table the source declares, in load order: engagement per product, structure, profile patterns, then
     the opt-in log tables."""
-    out = [TableInfo(f"{product}_{spec.name}", f"{product}_{spec.name}", list(spec.primary_key),
-                     LOADED[spec.cursor], spec.description)
+    out = [_info(f"{product}_{spec.name}", f"{product}_{spec.name}", spec, f"{product}_")
            for product in PRODUCTS for spec in engagement_tables(product)]
-    out += [TableInfo(spec.name, spec.name, list(spec.primary_key), LOADED[spec.cursor], spec.description)
-            for spec in STRUCTURE_TABLES]
-    out += [TableInfo(pattern, spec.name, list(spec.primary_key), LOADED[spec.cursor], spec.description, True)
+    out += [_info(spec.name, spec.name, spec) for spec in STRUCTURE_TABLES]
+    out += [_info(pattern, spec.name, spec, pattern=True)
             for pattern, spec in (("profiles_<database>", PROFILES),
                                   ("subprofiles_<database>_<collection>", SUBPROFILES))]
-    out += [TableInfo(spec.name, spec.name, list(spec.primary_key), LOADED[spec.cursor], spec.description)
-            for spec in LOG_TABLES]
+    out += [_info(spec.name, spec.name, spec) for spec in LOG_TABLES]
     return out
+
+
+def _info(table: str, resource: str, spec: TableSpec, prefix: str = "", pattern: bool = False) -> TableInfo:
+    """A table as the dlt schema of a load describes it (tables.dlt_hints); a pattern lists the columns every table
+    of it has (a run adds one per field and interest of the database or collection, and `deleted`)."""
+    hints = dlt_hints(spec, prefix)
+    columns = [{"name": c["name"], "data_type": c["data_type"], "description": c.get("description", "")}
+               for c in hints["columns"].values()]
+    return TableInfo(table, resource, list(spec.primary_key), LOADED[spec.cursor], spec.description, pattern,
+                     columns, [dict(r) for r in hints["references"]])
 
 
 def add_tables_command(commands: Any) -> None:
@@ -83,8 +94,9 @@ def add_tables_command(commands: Any) -> None:
                             description=__doc__, epilog=EXAMPLES,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--json", action="store_true",
-                   help="print a JSON list of {table, resource, primary_key, loaded, description, pattern} "
-                        "instead of a text table (default: text)")
+                   help="print a JSON list of {table, resource, primary_key, loaded, description, pattern, columns, "
+                        "references} instead of a text table; columns: name, data_type, description "
+                        "(default: text)")
     p.set_defaults(run=run_tables)
 
 

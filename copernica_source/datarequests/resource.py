@@ -49,6 +49,7 @@ from copernica_source.errors import (
     NotFoundError,
     copernica_cause,
 )
+from copernica_source.pipeline import drop_staging_dataset, finish_pending, own_staging
 from copernica_source.settings import (
     DEFAULT_DATASET,
     DUCKDB_FILE,
@@ -283,10 +284,12 @@ def data_requests(
 
 def default_pipeline(duckdb_file: str = DUCKDB_FILE, dataset: str = DEFAULT_DATASET,
                      pipelines_dir: str | None = None, destination: Any = None) -> dlt.Pipeline:
-    """Its own pipeline name, so its state (the pending request IDs) never mixes with the load pipeline's."""
-    # dlt annotates `pipelines_dir: str = None`: None, its default, is missing from the hint
-    return dlt.pipeline(pipeline_name="copernica_data_requests", destination=destination or duckdb_destination(
-        duckdb_file), dataset_name=dataset, pipelines_dir=pipelines_dir)  # type: ignore[arg-type]
+    """Its own pipeline name, so its state (the pending request IDs) never mixes with the load pipeline's, and its
+    own staging dataset (copernica_source.pipeline)."""
+    pipeline = dlt.pipeline(pipeline_name="copernica_data_requests",
+                            destination=destination or duckdb_destination(duckdb_file), dataset_name=dataset,
+                            pipelines_dir=pipelines_dir)  # type: ignore[arg-type]  # dlt: `str = None`
+    return own_staging(pipeline)
 
 
 def request_data(
@@ -353,7 +356,9 @@ def request_data(
 
 def _run(pipeline: dlt.Pipeline, resource: DltResource) -> None:
     try:
+        finish_pending(pipeline)  # dlt's run would load only that package, and ignore `resource`
         pipeline.run(resource).raise_on_failed_jobs()
+        drop_staging_dataset(pipeline)  # only a staging dataset `own_staging` named
     except PipelineStepFailed as exc:
         cause = copernica_cause(exc)
         if cause is not None:

@@ -1,0 +1,183 @@
+"""The dlt pipeline this package loads with (`copernica load`, the data requests, the pipeline scripts): it merges
+through a staging dataset of its own, dropped after every load that completed.
+
+Why: dlt merges through a staging dataset, by default `<dataset>_staging`, which every pipeline loading into the
+dataset shares. A load truncates its staging tables when it starts, so two loads at once under different pipeline
+names wipe or merge each other's staged rows (seen on PostgreSQL: rows twice in tables merged on `id`). Named after
+the pipeline (`<dataset>_staging_<pipeline>`), the staging dataset belongs to one run at a time, since `run_lock`
+refuses a second run of the same pipeline. Dropped after a load that left nothing pending, it is out of sight between
+runs; a failed load keeps it, because the resumed package merges from the rows staged there.
+
+A `staging_dataset_name_layout` the user configured wins, wherever dlt would find it (`[destination]`,
+`[destination.<name>]`, `[<pipeline>.destination...]`, env vars, or the destination factory's own argument). A
+staging dataset named that way may be shared, so it is left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import logging
+from collections.abc import Callable, Iterator
+
+import dlt
+from dlt.common.configuration import configspec, inject_section, known_sections, resolve_configuration
+from dlt.common.configuration.specs import BaseConfiguration
+from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+from dlt.common.destination.exceptions import DestinationException, SqlClientNotAvailable
+from dlt.common.destination.reference import AnyDestination, Destination, TDestinationReferenceArg
+from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+from copernica_source.run_lock import run_lock
+
+log = logging.getLogger("copernica_source")
+
+LAYOUT = "staging_dataset_name_layout"
+"""dlt's destination setting: the staging dataset's name, `%s` standing for the dataset's."""
+STAGING_INFIX = "_staging_"
+MAX_DATASET_NAME = 63
+"""PostgreSQL's identifier limit, the shortest of the SQL warehouses dlt loads; PostgreSQL cuts longer names
+silently, which would let two long pipeline names share one staging dataset again."""
+_NAMING = NamingConvention()
+
+
+def staging_layout(pipeline_name: str, dataset_name: str | None) -> str:
+    """`%s_staging_<pipeline>`: dlt puts the dataset's name for `%s` (`copernica_data_staging_copernica`).
+
+    The pipeline part is written as dlt's naming writes it, so dlt does not rename it with a warning on every
+    load; where the whole name would pass 63 characters it is cut and ends in a hash of the pipeline name."""
+    part = _NAMING.normalize_identifier(pipeline_name).strip("_") or "pipeline"
+    dataset = _NAMING.normalize_table_identifier(dataset_name or f"{pipeline_name}_dataset")
+    room = MAX_DATASET_NAME - len(dataset) - len(STAGING_INFIX)
+    if len(part) > room:
+        tag = hashlib.sha256(pipeline_name.encode()).hexdigest()[:8]
+        part = f"{part[:max(0, room - len(tag) - 1)].rstrip('_')}_{tag}".lstrip("_")
+    return "%s" + STAGING_INFIX + part
+
+
+@configspec
+class _StagingLayoutSetting(BaseConfiguration):
+    staging_dataset_name_layout: str | None = None
+
+
+def configured_staging_layout(destination_name: str, pipeline_name: str) -> str | None:
+    """The layout config or env vars give for this destination and pipeline, looked up the way dlt looks up the
+    destination's own settings (same sections, pipeline-scoped keys first); None when nothing sets it."""
+    with inject_section(ConfigSectionContext(pipeline_name=pipeline_name, sections=())):
+        found = resolve_configuration(_StagingLayoutSetting(), sections=(known_sections.DESTINATION, destination_name),
+                                      accept_partial=True)
+    return found.staging_dataset_name_layout
+
+
+def _with_own_staging(destination: TDestinationReferenceArg, pipeline_name: str,
+                     dataset_name: str | None) -> AnyDestination | None:
+    """The destination, set to stage in the pipeline's own dataset unless a layout is configured (or the destination
+    has no staging dataset, like a custom `@dlt.destination`)."""
+    factory = Destination.from_reference(destination)
+    if factory is None or LAYOUT not in factory.spec.get_resolvable_fields() or LAYOUT in factory.config_params:
+        return factory
+    if configured_staging_layout(factory.destination_name, pipeline_name) is not None:
+        return factory
+    own = copy.copy(factory)  # the caller's factory stays as it was
+    own.config_params = {**factory.config_params, LAYOUT: staging_layout(pipeline_name, dataset_name)}
+    return own
+
+
+def own_staging(pipeline: dlt.Pipeline) -> dlt.Pipeline:
+    """The pipeline, set to merge through a staging dataset of its own (see the module's doc); returned for
+    `pipeline = own_staging(dlt.pipeline(...))`, the form `dlt deploy` still reads a script's pipeline name from."""
+    destination = pipeline.destination
+    if destination is not None:
+        own = _with_own_staging(destination, pipeline.pipeline_name, pipeline.dataset_name)
+        if own is not None and own is not destination:
+            pipeline.destination = own
+    return pipeline
+
+
+def stages_in_own_dataset(pipeline: dlt.Pipeline) -> bool:
+    """Whether the pipeline's staging dataset is the one `own_staging` named (so it may be dropped)."""
+    destination = pipeline.destination
+    return destination is not None and destination.config_params.get(LAYOUT) == staging_layout(
+        pipeline.pipeline_name, pipeline.dataset_name)
+
+
+def drop_staging_dataset(pipeline: dlt.Pipeline) -> str | None:
+    """Drop the pipeline's own staging dataset once its load completed; returns its name, or None when it was kept.
+
+    Kept while a package is pending (its resumed merge reads the rows staged there), when the layout is the user's
+    (it may be shared) and where the destination has no SQL client. A drop that fails is a warning, not a failed
+    load: the rows are in, and the next complete load tries again."""
+    if pipeline.has_pending_data or not pipeline.default_schema_name or not stages_in_own_dataset(pipeline):
+        return None
+    try:
+        with pipeline.sql_client() as client, client.with_staging_dataset():
+            if not client.has_dataset():
+                return None
+            name = client.dataset_name
+            client.drop_dataset()
+            return name
+    except SqlClientNotAvailable:
+        return None
+    except DestinationException as exc:
+        log.warning("the staging dataset of pipeline %r was not dropped (%s); the next complete load drops it",
+                    pipeline.pipeline_name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        return None
+
+
+def finish_pending(pipeline: dlt.Pipeline) -> bool:
+    """Load the packages an interrupted run left, through the staging dataset their rows were staged in: the
+    pipeline's own, or dlt's shared `<dataset>_staging` for a package an earlier release of this package left (a
+    resumed merge reads the staged rows; in the other dataset it would find none). Returns whether there were any."""
+    if not pipeline.has_pending_data:
+        return False
+    own = pipeline.destination
+    legacy = _staged_the_legacy_way(pipeline)
+    if legacy is not None:
+        pipeline.destination = legacy
+    try:
+        pipeline.run().raise_on_failed_jobs()
+    finally:
+        if legacy is not None:
+            pipeline.destination = own
+    return True
+
+
+def _staged_the_legacy_way(pipeline: dlt.Pipeline) -> AnyDestination | None:
+    """The destination without this package's layout, when the pipeline's own staging dataset is missing and dlt's
+    default one is there: a pending package was staged there before the upgrade (while a package is pending its own
+    staging dataset is never dropped)."""
+    own = pipeline.destination
+    if own is None or not pipeline.default_schema_name or not stages_in_own_dataset(pipeline):
+        return None
+    legacy = copy.copy(own)
+    legacy.config_params = {k: v for k, v in own.config_params.items() if k != LAYOUT}
+    try:
+        if _staging_dataset_exists(pipeline):
+            return None
+        pipeline.destination = legacy
+        try:
+            return legacy if _staging_dataset_exists(pipeline) else None
+        finally:
+            pipeline.destination = own
+    except (SqlClientNotAvailable, DestinationException):
+        return None
+
+
+def _staging_dataset_exists(pipeline: dlt.Pipeline) -> bool:
+    with pipeline.sql_client() as client, client.with_staging_dataset():
+        return bool(client.has_dataset())
+
+
+@contextlib.contextmanager
+def scheduled_run(pipeline: dlt.Pipeline, *, wait_for_lock: float = 0.0,
+                  on_pending: Callable[[], None] | None = None) -> Iterator[dlt.Pipeline]:
+    """One run of the pipeline, as `copernica load` makes it: its run lock held for the block (`run_lock`), a package
+    an interrupted run left finished first (dlt's `run` alone would finish it and read nothing new; `on_pending` is
+    told), and its own staging dataset dropped when the block ends without an error."""
+    with run_lock(pipeline.pipelines_dir, pipeline.pipeline_name, wait_for_lock):
+        if pipeline.has_pending_data and on_pending is not None:
+            on_pending()
+        finish_pending(pipeline)
+        yield pipeline
+        drop_staging_dataset(pipeline)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,11 +12,25 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test gets its own dlt home: no state or config leaks between tests or from the developer's machine."""
+def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test gets its own dlt home: no state or config leaks between tests or from the developer's machine.
+    dlt sets up its logger once per process, on the stderr of the test that happened to be running (pytest's
+    capture): a later test would log into that closed stream, so log handlers on a closed stream are pointed back
+    at the real stderr."""
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt_data"))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "WARNING")
     monkeypatch.chdir(tmp_path)
+    _reopen_log_streams()
+    yield
+    _reopen_log_streams()
+
+
+def _reopen_log_streams() -> None:
+    for name in ("dlt", "copernica_source", ""):
+        for handler in logging.getLogger(name).handlers:
+            stream = getattr(handler, "stream", None)
+            if isinstance(handler, logging.StreamHandler) and getattr(stream, "closed", False):
+                handler.setStream(sys.__stderr__)
 
 
 @pytest.fixture

@@ -58,7 +58,7 @@ def test_profiles_and_defaults() -> None:
         unpaged_limit="ignored", total="never", datarequest_post_body="text", v1_engagement="absent",
         modified_field="present", database_views="all", logfile_csv_header="present", logfile_time_zone="utc",
         logfile_json_keys="example", logfile_split="parts", logfile_dates_order="desc", logfile_csv_quoting="all",
-        logfile_clicks_old="present")
+        logfile_clicks_old="present", logfile_type_listing="dates")
     assert parse_quirks("literal") == Quirks(
         ids_paging="paged", html_id_filter="documented", emailings_order="asc", undocumented_gets="absent",
         put_location="always", put_status="v4", errors="entity", expired_jwt="400", window_bounds="inclusive",

@@ -30,7 +30,7 @@ def _reopen_log_streams() -> None:
         for handler in logging.getLogger(name).handlers:
             stream = getattr(handler, "stream", None)
             if isinstance(handler, logging.StreamHandler) and getattr(stream, "closed", False):
-                handler.setStream(sys.__stderr__)
+                handler.stream = sys.__stderr__  # not setStream: it flushes the closed stream first
 
 
 @pytest.fixture

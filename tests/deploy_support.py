@@ -28,6 +28,14 @@ def need(module: str, extra: str) -> ModuleType:
         pytest.skip(f"{module} is not installed (pip install -e '.[{extra}]')")
 
 
+def need_installed(module: str, extra: str) -> None:
+    """Like `need`, without importing `module` here (for what must run in a process of its own)."""
+    if importlib.util.find_spec(module) is None:
+        if IN_CI:
+            pytest.fail(f"CI is set but {module} is not installed: .ci/run must install the [{extra}] extra")
+        pytest.skip(f"{module} is not installed (pip install -e '.[{extra}]')")
+
+
 def recipe(file_name: str) -> ModuleType:
     """Import pipelines/<file_name> afresh, as the scheduler loads it (it reads its settings on import)."""
     name = f"copernica_recipe_{Path(file_name).stem}"

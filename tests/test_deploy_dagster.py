@@ -4,15 +4,22 @@ the structure and profiles, into one DuckDB file."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import dlt
 import duckdb
 import pytest
 
-from tests.deploy_support import need, point_at, recipe
+from copernica_source import copernica_source
+from copernica_source.run_lock import run_lock
+from tests.deploy_support import PIPELINES, need, point_at, recipe
 from tests.helpers import SMALL
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
@@ -49,6 +56,12 @@ def test_dagster_materializes_partitions_and_groups(
         assert result.success
         materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
         assert "dlt_copernica_html_clicks" in {m.replace("/", "_") for m in materialized}
+    # the partitions merged through staging datasets of their own (test_partitions_stage_apart says why) and
+    # dropped them: the shared one was never made
+    con = duckdb.connect(str(database), read_only=True)
+    schemas = {r[0] for r in con.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    con.close()
+    assert "copernica_data" in schemas and not [s for s in schemas if "staging" in s], schemas
     result = dg.materialize([module.structure_assets, module.profiles_assets], resources=resources, instance=instance)
     assert result.success
 
@@ -90,3 +103,105 @@ def test_partition_window_is_the_accounts_day(monkeypatch: pytest.MonkeyPatch) -
     assert window.start == datetime(2025, 3, 30, tzinfo=AMSTERDAM)
     assert window.end == datetime(2025, 3, 31, tzinfo=AMSTERDAM)
     assert window.end.astimezone(UTC) - window.start.astimezone(UTC) == timedelta(hours=23)
+
+
+RUN_PARTITION = r"""
+import importlib.util, sys
+import dagster as dg
+from dagster_dlt import DagsterDltResource
+
+spec = importlib.util.spec_from_file_location("dagster_copernica", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+target = module.CopernicaTarget(pipelines_dir=sys.argv[3])
+result = dg.materialize([module.html_assets, module.draganddrop_assets], partition_key=sys.argv[2],
+                        resources={"dagster_dlt": DagsterDltResource(), "copernica": target},
+                        instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+sys.exit(0 if result.success else 1)
+"""
+
+
+@pytest.mark.postgres
+def test_partitions_side_by_side_into_postgres(
+    copernica_simulator_factory: Any, postgres_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three partitions at once, each in its own process as Dagster runs them, into one PostgreSQL dataset:
+    every event of the three days lands exactly once, and no staging dataset is left behind. (Whether two
+    merges overlap here is up to timing; test_partitions_stage_apart holds the reason they may.)"""
+    need("dagster", "dagster")
+    psycopg2 = pytest.importorskip("psycopg2")
+    sim = copernica_simulator_factory(**dict(SMALL, events=20_000))
+    point_at(sim, monkeypatch)
+    dataset = f"dagster_{uuid.uuid4().hex[:10]}"
+    days = ("2025-12-01", "2025-12-02", "2025-12-03")
+    env = {**os.environ, "COPERNICA_DESTINATION": "postgres", "COPERNICA_DATASET": dataset,
+           "DESTINATION__POSTGRES__CREDENTIALS": postgres_dsn, "PROVIDERS__ENABLE_AIRFLOW_SECRETS": "false"}
+    recipe_file = str(PIPELINES / "dagster_copernica.py")
+    try:
+        runs = [subprocess.Popen([sys.executable, "-c", RUN_PARTITION, recipe_file, day, str(tmp_path / "pipelines")],
+                                 env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                for day in days]
+        outputs = [run.communicate(timeout=300)[0] for run in runs]
+        assert [run.returncode for run in runs] == [0, 0, 0], [o[-3000:] for o in outputs]
+
+        # the truth: the same three days in one plain backfill
+        reference = dlt.pipeline("reference", destination=dlt.destinations.duckdb(str(tmp_path / "ref.duckdb")),
+                                 dataset_name="reference_data", pipelines_dir=str(tmp_path / "ref"))
+        reference.run(copernica_source(start_date=days[0], end_date="2025-12-04").with_resources(
+            *(r for r in copernica_source(access_token="x").resources if r.endswith(("_clicks", "_deliveries")))
+        )).raise_on_failed_jobs()
+        with psycopg2.connect(postgres_dsn) as con, con.cursor() as cur:
+            for table in ("html_clicks", "html_deliveries", "draganddrop_clicks", "draganddrop_deliveries"):
+                cur.execute(f"SELECT id FROM {dataset}.{table}")
+                ids = [row[0] for row in cur.fetchall()]
+                assert len(ids) == len(set(ids)), f"{table}: {len(ids) - len(set(ids))} rows twice"
+                with reference.sql_client() as client:
+                    expected = {row[0] for row in client.execute_sql(f"SELECT id FROM {table}")}
+                assert set(ids) == expected and expected, table
+            cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                        (f"{dataset}_staging%",))
+            assert cur.fetchall() == []  # each partition dropped its staging dataset
+    finally:
+        with psycopg2.connect(postgres_dsn) as con, con.cursor() as cur:
+            cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                        (f"{dataset}%",))
+            for (schema,) in cur.fetchall():
+                cur.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_a_partition_already_running_is_refused(
+    copernica_simulator_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same partition twice at once (a re-execution while it runs) would share a pipeline: refused."""
+    dg = need("dagster", "dagster")
+    dagster_dlt = need("dagster_dlt", "dagster")
+    point_at(copernica_simulator_factory(**SMALL), monkeypatch)
+    module = recipe("dagster_copernica.py")
+    pipelines_dir = tmp_path / "pipelines"
+    target = module.CopernicaTarget(duckdb_file=str(tmp_path / "c.duckdb"), pipelines_dir=str(pipelines_dir))
+    with run_lock(str(pipelines_dir), "copernica_html_20251210"):
+        result = dg.materialize([module.html_assets], partition_key="2025-12-10", raise_on_error=False,
+                                resources={"dagster_dlt": dagster_dlt.DagsterDltResource(), "copernica": target},
+                                instance=dg.DagsterInstance.ephemeral())
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert "another run of pipeline 'copernica_html_20251210' is in progress" in str(failure.event_specific_data)
+
+
+def test_partitions_stage_apart(tmp_path: Path) -> None:
+    """Each partition merges through a staging dataset of its own. Sharing one, two loads running at once
+    truncate and merge each other's staging rows: with four backfills made to load at the same moment into
+    PostgreSQL, 2 of 3 tries left rows twice in tables merged on `id` (none with a staging dataset each)."""
+    need("dagster", "dagster")
+    from dlt.common.schema import Schema
+
+    module = recipe("dagster_copernica.py")
+    target = module.CopernicaTarget(duckdb_file=str(tmp_path / "c.duckdb"), pipelines_dir=str(tmp_path / "p"))
+    staging = {
+        target.pipeline(f"copernica_html_{day}", staging=day).destination_client()
+        .config.normalize_staging_dataset_name(Schema("copernica"))
+        for day in ("20251210", "20251211")
+    }
+    assert staging == {"copernica_data_staging_20251210", "copernica_data_staging_20251211"}
+    whole = target.pipeline("copernica_structure").destination_client().config
+    assert whole.normalize_staging_dataset_name(Schema("copernica")) == "copernica_data_staging"

@@ -10,6 +10,12 @@ from pathlib import Path
 
 import pytest
 
+# With Airflow installed (the [airflow] extra, for the deploy tests), dlt would read the Airflow Variable
+# dlt_secrets_toml in every process that resolves config: each test and `copernica` subprocess would import
+# Airflow, create ~/airflow/airflow.db, and pay ~7 s per pipeline run. The Airflow test turns it back on for its own
+# process, where it is what is tested.
+os.environ.setdefault("PROVIDERS__ENABLE_AIRFLOW_SECRETS", "false")
+
 
 @pytest.fixture(autouse=True)
 def _isolated_dlt(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -32,7 +32,13 @@ from dlt.common.destination import Destination
 from dlt.helpers.airflow_helper import PipelineTasksGroup
 
 from copernica_source import copernica_source
-from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, account_timezone, duckdb_destination
+from copernica_source.settings import (
+    DEFAULT_DATASET,
+    DUCKDB_FILE,
+    LOAD_ID_ON_ROWS,
+    account_timezone,
+    duckdb_destination,
+)
 from copernica_source.tables import PRODUCTS
 
 try:  # Airflow 3
@@ -40,6 +46,9 @@ try:  # Airflow 3
 except ImportError:  # Airflow 2
     from airflow.decorators import dag  # type: ignore[no-redef]
     from airflow.models.baseoperator import chain  # type: ignore[no-redef]
+
+# every row carries the ID of the load that wrote it, as `copernica load` does (the task parses this file too)
+os.environ.setdefault(LOAD_ID_ON_ROWS, "true")
 
 DESTINATION = os.environ.get("COPERNICA_DESTINATION", "duckdb")
 DATASET = os.environ.get("COPERNICA_DATASET", DEFAULT_DATASET)

@@ -33,9 +33,11 @@ in code.
 """
 
 # no `from __future__ import annotations`: Dagster reads the asset functions' annotations at definition time
+import atexit
 import os
 import shutil
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -43,11 +45,22 @@ import dagster as dg
 import dlt
 from dagster_dlt import DagsterDltResource, dlt_assets
 from dlt.common.destination import Destination
+from dlt.pipeline.helpers import retry_schema_update
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
 
 from copernica_source import copernica_source
 from copernica_source.run_lock import run_lock
-from copernica_source.settings import DEFAULT_DATASET, DUCKDB_FILE, account_timezone, duckdb_destination
+from copernica_source.settings import (
+    DEFAULT_DATASET,
+    DUCKDB_FILE,
+    LOAD_ID_ON_ROWS,
+    account_timezone,
+    duckdb_destination,
+)
 from copernica_source.tables import PRODUCTS
+
+# every row carries the ID of the load that wrote it, as `copernica load` does
+os.environ.setdefault(LOAD_ID_ON_ROWS, "true")
 
 DESTINATION = os.environ.get("COPERNICA_DESTINATION", "duckdb")
 POOL = "copernica_load"
@@ -93,17 +106,31 @@ def _resources() -> dict[str, list[str]]:
 GROUPS = _resources()
 
 
+# dlt.pipeline() writes a folder: every process that loads these definitions (the code server, each run) makes
+# the definitions' pipelines in a folder of its own, or runs starting together trip over each other's
+_DEFINITIONS_DIR = tempfile.mkdtemp(prefix="copernica-dagster-definitions-")
+atexit.register(shutil.rmtree, _DEFINITIONS_DIR, ignore_errors=True)
+
+
 def _definition(group: str, **settings: Any) -> tuple[Any, dlt.Pipeline]:
     """The source and pipeline @dlt_assets reads the assets from; each run builds its own with the real token."""
     source = copernica_source(access_token="definitions-only", **settings).with_resources(*GROUPS[group])
-    return source, dlt.pipeline(f"copernica_{group}", destination=DESTINATION, dataset_name=DEFAULT_DATASET)
+    pipeline = dlt.pipeline(f"copernica_{group}", destination=DESTINATION, dataset_name=DEFAULT_DATASET,
+                            pipelines_dir=_DEFINITIONS_DIR)
+    return source, pipeline
 
 
 def _run(dagster_dlt: DagsterDltResource, context: dg.AssetExecutionContext, target: CopernicaTarget,
-         source: Any, name: str, staging: str | None = None) -> Iterator[Any]:
+         make_source: Callable[[], Any], name: str, staging: str | None = None) -> Iterator[Any]:
     pipeline = target.pipeline(name, staging)
     with run_lock(pipeline.pipelines_dir, name, target.wait_for_lock):
-        yield from dagster_dlt.run(context=context, dlt_source=source, dlt_pipeline=pipeline)
+        # runs starting together on a new dataset race to create its tables; dlt's advice is to run the load
+        # again, which applies only what is still missing (DagsterDltResource starts the pipeline afresh)
+        for attempt in Retrying(stop=stop_after_attempt(4), wait=wait_random(1, 5), reraise=True,
+                                retry=retry_if_exception(retry_schema_update())):
+            with attempt:
+                results = list(dagster_dlt.run(context=context, dlt_source=make_source(), dlt_pipeline=pipeline))
+        yield from results
         if staging:  # a partition's own staging dataset and folder are of no use once its rows are merged
             with pipeline.sql_client() as client, client.with_staging_dataset():
                 if client.has_dataset():
@@ -129,8 +156,12 @@ def engagement_assets(product: str) -> dg.AssetsDefinition:
         days = _day(window.start) if window.end - window.start <= timedelta(days=1) else (
             f"{_day(window.start)}_{_day(window.end - timedelta(days=1))}")
         name = f"copernica_{product}_{days}"
-        run = copernica_source(products=[product], start_date=window.start, end_date=window.end)
-        yield from _run(dagster_dlt, context, copernica, run.with_resources(*GROUPS[product]), name, staging=days)
+
+        def source() -> Any:
+            run = copernica_source(products=[product], start_date=window.start, end_date=window.end)
+            return run.with_resources(*GROUPS[product])
+
+        yield from _run(dagster_dlt, context, copernica, source, name, staging=days)
 
     return assets
 
@@ -143,8 +174,8 @@ def whole_assets(group: str) -> dg.AssetsDefinition:
                 group_name=f"copernica_{group}", pool=POOL)
     def assets(context: dg.AssetExecutionContext, dagster_dlt: DagsterDltResource,
                copernica: CopernicaTarget) -> Iterator[Any]:
-        run = copernica_source().with_resources(*GROUPS[group])
-        yield from _run(dagster_dlt, context, copernica, run, f"copernica_{group}")
+        yield from _run(dagster_dlt, context, copernica, lambda: copernica_source().with_resources(*GROUPS[group]),
+                        f"copernica_{group}")
 
     return assets
 

@@ -36,14 +36,19 @@ def need_installed(module: str, extra: str) -> None:
         pytest.skip(f"{module} is not installed (pip install -e '.[{extra}]')")
 
 
-def recipe(file_name: str) -> ModuleType:
-    """Import pipelines/<file_name> afresh, as the scheduler loads it (it reads its settings on import)."""
+def recipe(file_name: str, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Import pipelines/<file_name> afresh, as the scheduler loads it (it reads its settings on import). What the
+    import adds to the environment is undone after the test."""
     name = f"copernica_recipe_{Path(file_name).stem}"
     spec = importlib.util.spec_from_file_location(name, PIPELINES / file_name)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
+    before = set(os.environ)
     sys.modules[name] = module
     spec.loader.exec_module(module)
+    for key in set(os.environ) - before:
+        value = os.environ.pop(key)
+        monkeypatch.setenv(key, value)
     return module
 
 

@@ -5,6 +5,7 @@ the destination kept; a backfill run through the same script leaves that state a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -79,7 +80,8 @@ def test_every_flag_the_load_step_passes_exists() -> None:
     script = step("Load")["run"]
     assert "copernica load " in script
     flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", script))
-    assert flags == {"--destination", "--dataset", "--start-date", "--end-date", "--resources"}
+    assert flags == {"--destination", "--dataset", "--progress", "--summary-json", "--start-date", "--end-date",
+                     "--resources"}
     known = set(re.findall(r"--[a-z][a-z-]+", cli_help("load")))
     assert flags <= known, flags - known
 
@@ -122,6 +124,8 @@ def test_load_step_continues_from_the_state_in_the_warehouse(
                               timeout=300)
         assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-4000:])
         assert f"dataset '{dataset}'" in (machine / "copernica-load.txt").read_text()  # tee kept the summary
+        summary = json.loads((machine / "copernica-summary.json").read_text())  # the artifact the step uploads
+        assert summary["status"] == "ok" and summary["dataset"] == dataset, summary
         pipeline = dlt.attach("copernica", pipelines_dir=str(machine / ".dlt" / "pipelines"))
         return dict(pipeline.last_trace.last_normalize_info.row_counts)
 

@@ -41,6 +41,8 @@ out["mode"] = oct(os.stat(path).st_mode & 0o777)
 con = duckdb.connect(path, read_only=True)
 out["rows"] = {t: n for t, n in con.execute(
     "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = 'copernica_data'").fetchall()}
+out["clicks_without_load_id"] = con.execute(
+    "SELECT count(*) FROM copernica_data.html_clicks WHERE _dlt_load_id IS NULL").fetchone()[0]
 con.close()
 # a fresh folder, as on another worker: the state comes back from the destination
 pipeline = dlt.pipeline("copernica_html", destination=dlt.destinations.duckdb(path), dataset_name="copernica_data",
@@ -66,6 +68,7 @@ def test_airflow_dag_runs_and_keeps_state_in_the_destination(copernica_simulator
         "AIRFLOW_VAR_DLT_SECRETS_TOML": (f'[sources.copernica]\naccess_token = "{sim.access_token}"\n'
                                          f'base_url = "{sim.base_url}"\nauth_url = "{sim.auth_url}"\n'),
         "COPERNICA_DUCKDB_FILE": str(tmp_path / "warehouse" / "copernica.duckdb"),
+        "TMPDIR": str(tmp_path),  # the helper makes a dlt_<id> folder in the temp folder each time it parses
     }
     for name in [n for n in env if n.startswith(("SOURCES__", "PROVIDERS__"))]:
         del env[name]  # the token must come from the Variable
@@ -95,4 +98,5 @@ def test_airflow_dag_runs_and_keeps_state_in_the_destination(copernica_simulator
                   "subprofiles_customers_orders"):
         assert rows.get(table, 0) > 0, (table, rows)
     assert rows["html_clicks"] == SMALL["events"]
+    assert out["clicks_without_load_id"] == 0  # every row says which load wrote it, as with `copernica load`
     assert out["html_clicks_cursor"] > 0

@@ -34,7 +34,7 @@ def test_dagster_materializes_partitions_and_groups(
     dg = need("dagster", "dagster")
     dagster_dlt = need("dagster_dlt", "dagster")
     point_at(copernica_simulator_factory(**SMALL), monkeypatch)
-    module = recipe("dagster_copernica.py")
+    module = recipe("dagster_copernica.py", monkeypatch)
     database = tmp_path / "warehouse" / "copernica.duckdb"
     pipelines_dir = tmp_path / "pipelines"
     resources = {
@@ -75,6 +75,9 @@ def test_dagster_materializes_partitions_and_groups(
                 f"SELECT strftime(CAST(timestamp AS DATE), '%Y-%m-%d'), count(*) FROM copernica_data.{table} GROUP BY 1"
             ).fetchall())
             assert set(days) == set(DAYS), (table, days)
+            # every row says which load wrote it, as with `copernica load`
+            unmarked = f"SELECT count(*) FROM copernica_data.{table} WHERE _dlt_load_id IS NULL"
+            assert con.execute(unmarked).fetchone() == (0,)
         for table in ("databases", "database_fields"):
             assert con.execute(f"SELECT count(*) FROM copernica_data.{table}").fetchone()[0] > 0
         profile_tables = [r[0] for r in con.execute(
@@ -98,7 +101,7 @@ def test_dagster_materializes_partitions_and_groups(
 def test_partition_window_is_the_accounts_day(monkeypatch: pytest.MonkeyPatch) -> None:
     """A partition's start_date..end_date is its day in the account's time zone (the daily schedule's days)."""
     need("dagster", "dagster")
-    module = recipe("dagster_copernica.py")
+    module = recipe("dagster_copernica.py", monkeypatch)
     window = module.daily.time_window_for_partition_key("2025-03-30")  # the night clocks go forward
     assert window.start == datetime(2025, 3, 30, tzinfo=AMSTERDAM)
     assert window.end == datetime(2025, 3, 31, tzinfo=AMSTERDAM)
@@ -138,11 +141,15 @@ def test_partitions_side_by_side_into_postgres(
            "DESTINATION__POSTGRES__CREDENTIALS": postgres_dsn, "PROVIDERS__ENABLE_AIRFLOW_SECRETS": "false"}
     recipe_file = str(PIPELINES / "dagster_copernica.py")
     try:
-        runs = [subprocess.Popen([sys.executable, "-c", RUN_PARTITION, recipe_file, day, str(tmp_path / "pipelines")],
-                                 env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                for day in days]
-        outputs = [run.communicate(timeout=300)[0] for run in runs]
-        assert [run.returncode for run in runs] == [0, 0, 0], [o[-3000:] for o in outputs]
+        logs = [tmp_path / f"run_{day}.log" for day in days]  # files, not pipes: a run blocked on a full pipe
+        runs = []                                              # could hold a lock another run waits for
+        for day, log in zip(days, logs, strict=True):
+            with log.open("w") as out:
+                runs.append(subprocess.Popen(
+                    [sys.executable, "-c", RUN_PARTITION, recipe_file, day, str(tmp_path / "pipelines")],
+                    env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT))
+        codes = [run.wait(timeout=300) for run in runs]
+        assert codes == [0, 0, 0], [log.read_text()[-3000:] for log in logs]
 
         # the truth: the same three days in one plain backfill
         reference = dlt.pipeline("reference", destination=dlt.destinations.duckdb(str(tmp_path / "ref.duckdb")),
@@ -176,7 +183,7 @@ def test_a_partition_already_running_is_refused(
     dg = need("dagster", "dagster")
     dagster_dlt = need("dagster_dlt", "dagster")
     point_at(copernica_simulator_factory(**SMALL), monkeypatch)
-    module = recipe("dagster_copernica.py")
+    module = recipe("dagster_copernica.py", monkeypatch)
     pipelines_dir = tmp_path / "pipelines"
     target = module.CopernicaTarget(duckdb_file=str(tmp_path / "c.duckdb"), pipelines_dir=str(pipelines_dir))
     with run_lock(str(pipelines_dir), "copernica_html_20251210"):
@@ -188,14 +195,14 @@ def test_a_partition_already_running_is_refused(
     assert "another run of pipeline 'copernica_html_20251210' is in progress" in str(failure.event_specific_data)
 
 
-def test_partitions_stage_apart(tmp_path: Path) -> None:
+def test_partitions_stage_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each partition merges through a staging dataset of its own. Sharing one, two loads running at once
     truncate and merge each other's staging rows: with four backfills made to load at the same moment into
     PostgreSQL, 2 of 3 tries left rows twice in tables merged on `id` (none with a staging dataset each)."""
     need("dagster", "dagster")
     from dlt.common.schema import Schema
 
-    module = recipe("dagster_copernica.py")
+    module = recipe("dagster_copernica.py", monkeypatch)
     target = module.CopernicaTarget(duckdb_file=str(tmp_path / "c.duckdb"), pipelines_dir=str(tmp_path / "p"))
     staging = {
         target.pipeline(f"copernica_html_{day}", staging=day).destination_client()

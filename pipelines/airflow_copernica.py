@@ -49,6 +49,11 @@ except ImportError:  # Airflow 2
 
 # every row carries the ID of the load that wrote it, as `copernica load` does (the task parses this file too)
 os.environ.setdefault(LOAD_ID_ON_ROWS, "true")
+# dlt asks Airflow for the Variable dlt_secrets_toml and its known fragments (`sources.copernica`, ...), not for
+# one Variable per setting it resolves: by default it looks each setting up on its own, which made a small task
+# take 3-6 times as long and puts Variable lookups in every parse of this file. Set it to false for settings kept
+# in Variables of their own (`sources.copernica.access_token`)
+os.environ.setdefault("PROVIDERS__AIRFLOW_SECRETS__ONLY_TOML_FRAGMENTS", "true")
 
 DESTINATION = os.environ.get("COPERNICA_DESTINATION", "duckdb")
 DATASET = os.environ.get("COPERNICA_DATASET", DEFAULT_DATASET)

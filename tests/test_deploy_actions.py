@@ -142,6 +142,8 @@ def test_load_step_continues_from_the_state_in_the_warehouse(
             cur.execute(f"SELECT count(*), count(DISTINCT id) FROM {dataset}.html_clicks")
             assert cur.fetchone() == (SMALL["events"], SMALL["events"])
     finally:
-        with psycopg2.connect(postgres_dsn) as con, con.cursor() as cur:
-            for schema in (dataset, f"{dataset}_staging"):
-                cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        with psycopg2.connect(postgres_dsn) as con, con.cursor() as cur:  # the dataset and any staging one
+            cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
+                        (f"{dataset}%",))
+            for (schema,) in cur.fetchall():
+                cur.execute(f"DROP SCHEMA {schema} CASCADE")

@@ -10,11 +10,14 @@ workers:
     DESTINATION__POSTGRES__CREDENTIALS=postgresql://loader:...@warehouse:5432/analytics
 
 One DAG, `copernica`, every hour: four tasks, one per table group (`html` and `draganddrop` engagement,
-`structure`, `profiles`), each under a pipeline of its own (`copernica_html`, ...), so they run side by side
-without sharing state. The helper gives each task a fresh dlt folder and wipes it after, so each run restores
-its pipeline's state (the cursors) from the destination: any worker can run any task, and a warehouse is the
-place for it. `max_active_runs=1` keeps two runs of a group from overlapping (they would read the same rows
-twice and race for the state). Into DuckDB (one file, one writer at a time) the tasks run one after another.
+`structure`, `profiles`), each under a pipeline of its own (`copernica_html`, ...) with a staging dataset of its
+own (`<dataset>_staging_copernica_html`, ...: copernica_source.pipeline), so they run side by side without sharing
+state or staged rows. The staging tables are emptied after each load (the helper wipes the task's folder, so a
+failed load is never resumed from them, and no second copy of the profiles stays there). The helper gives each
+task a fresh dlt folder and wipes it after, so each run restores its pipeline's state (the cursors) from the
+destination: any worker can run any task, and a warehouse is the place for it. `max_active_runs=1` keeps two
+runs of a group from overlapping (they would read the same rows twice and race for the state). Into DuckDB
+(one file, one writer at a time) the tasks run one after another.
 
 A backfill of a period is `copernica load --start-date ... --end-date ...` (or the Dagster recipe's daily
 partitions): with an end date the cursors the hourly runs continue from are left alone.
@@ -32,6 +35,7 @@ from dlt.common.destination import Destination
 from dlt.helpers.airflow_helper import PipelineTasksGroup
 
 from copernica_source import copernica_source
+from copernica_source.pipeline import own_staging
 from copernica_source.settings import (
     DEFAULT_DATASET,
     DUCKDB_FILE,
@@ -54,6 +58,8 @@ os.environ.setdefault(LOAD_ID_ON_ROWS, "true")
 # take 3-6 times as long and puts Variable lookups in every parse of this file. Set it to false for settings kept
 # in Variables of their own (`sources.copernica.access_token`)
 os.environ.setdefault("PROVIDERS__AIRFLOW_SECRETS__ONLY_TOML_FRAGMENTS", "true")
+# dlt empties the staging tables once a load is in: nothing resumes from them here (see above)
+os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 
 DESTINATION = os.environ.get("COPERNICA_DESTINATION", "duckdb")
 DATASET = os.environ.get("COPERNICA_DATASET", DEFAULT_DATASET)
@@ -98,7 +104,8 @@ def copernica() -> None:
     tasks = PipelineTasksGroup("copernica", use_data_folder=False, wipe_local_data=True)
     runs = []
     for group in ("structure", "profiles", *PRODUCTS):
-        pipeline = dlt.pipeline(pipeline_name=f"copernica_{group}", destination=_destination(), dataset_name=DATASET)
+        pipeline = own_staging(dlt.pipeline(pipeline_name=f"copernica_{group}", destination=_destination(),
+                                            dataset_name=DATASET))
         runs += tasks.add_run(pipeline, _source(group), decompose="none", on_before_run=_private_duckdb)
     if DESTINATION == "duckdb":
         chain(*runs)  # one writer at a time

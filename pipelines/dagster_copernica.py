@@ -10,8 +10,9 @@ Four asset groups, one dlt asset per resource (`dlt_copernica_<resource>`):
 - `copernica_html`, `copernica_draganddrop`: each product's emailings, statistics, destinations and events, in
   daily partitions (the account's time zone). A partition loads its day as a backfill: `start_date`..`end_date`,
   which in copernica_source reads only that day and leaves every incremental cursor alone. Each partition runs
-  under a pipeline of its own (`copernica_html_20250101`) with a staging dataset of its own, so partitions run
-  side by side: no shared pipeline state, no shared run lock, and no merge reading rows another partition put
+  under a pipeline of its own (`copernica_html_20250101`), which merges through a staging dataset of its own
+  (`<dataset>_staging_copernica_html_20250101`, dropped after its load: copernica_source.pipeline), so partitions
+  run side by side: no shared pipeline state, no shared run lock, and no merge reading rows another partition put
   in a shared staging table. Re-running a partition is safe (rows are merged on their keys).
 - `copernica_structure`: databases, fields, interests, collections, selections, webhooks (read whole each run).
 - `copernica_profiles`: profiles and subprofiles, incremental on `modified` (their cursor lives in the
@@ -49,7 +50,7 @@ from dlt.pipeline.helpers import retry_schema_update
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random
 
 from copernica_source import copernica_source
-from copernica_source.run_lock import run_lock
+from copernica_source.pipeline import own_staging, scheduled_run
 from copernica_source.settings import (
     DEFAULT_DATASET,
     DUCKDB_FILE,
@@ -83,16 +84,15 @@ class CopernicaTarget(dg.ConfigurableResource):  # type: ignore[type-arg]
     pipelines_dir: str | None = None  # dlt's default (~/.dlt/pipelines) when None
     wait_for_lock: float = 0.0  # seconds a run waits for another run of its group or partition
 
-    def pipeline(self, name: str, staging: str | None = None) -> dlt.Pipeline:
-        """A pipeline named `name`; `staging` gives it a staging dataset of its own (`<dataset>_staging_<x>`)."""
-        options: dict[str, Any] = {"staging_dataset_name_layout": f"%s_staging_{staging}"} if staging else {}
+    def pipeline(self, name: str) -> dlt.Pipeline:
+        """A pipeline named `name`, merging through a staging dataset of its own (`<dataset>_staging_<name>`) as
+        `copernica load` does, unless `staging_dataset_name_layout` is configured."""
         if self.destination == "duckdb":
-            credentials = duckdb_destination(self.duckdb_file).config_params["credentials"]  # created 0600
-            destination: Any = dlt.destinations.duckdb(credentials, **options)
+            destination: Any = duckdb_destination(self.duckdb_file)  # the file created 0600
         else:
-            destination = Destination.from_reference(self.destination, **options)
-        return dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=self.dataset,
-                            pipelines_dir=self.pipelines_dir, progress="log")  # type: ignore[arg-type]
+            destination = Destination.from_reference(self.destination)
+        return own_staging(dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=self.dataset,
+                                        pipelines_dir=self.pipelines_dir, progress="log"))  # type: ignore[arg-type]
 
 
 def _resources() -> dict[str, list[str]]:
@@ -121,21 +121,20 @@ def _definition(group: str, **settings: Any) -> tuple[Any, dlt.Pipeline]:
 
 
 def _run(dagster_dlt: DagsterDltResource, context: dg.AssetExecutionContext, target: CopernicaTarget,
-         make_source: Callable[[], Any], name: str, staging: str | None = None) -> Iterator[Any]:
-    pipeline = target.pipeline(name, staging)
-    with run_lock(pipeline.pipelines_dir, name, target.wait_for_lock):
+         make_source: Callable[[], Any], name: str, partition: bool = False) -> Iterator[Any]:
+    pipeline = target.pipeline(name)
+    # as `copernica load`: the pipeline's run lock, a load an interrupted run left finished first, the staging
+    # dataset dropped after the load
+    with scheduled_run(pipeline, wait_for_lock=target.wait_for_lock):
         # runs starting together on a new dataset race to create its tables; dlt's advice is to run the load
         # again, which applies only what is still missing (DagsterDltResource starts the pipeline afresh)
         for attempt in Retrying(stop=stop_after_attempt(4), wait=wait_random(1, 5), reraise=True,
                                 retry=retry_if_exception(retry_schema_update())):
             with attempt:
                 results = list(dagster_dlt.run(context=context, dlt_source=make_source(), dlt_pipeline=pipeline))
-        yield from results
-        if staging:  # a partition's own staging dataset and folder are of no use once its rows are merged
-            with pipeline.sql_client() as client, client.with_staging_dataset():
-                if client.has_dataset():
-                    client.drop_dataset()
-            shutil.rmtree(pipeline.working_dir, ignore_errors=True)
+    yield from results
+    if partition:  # a partition's folder is of no use once its rows are in (a new one for every day)
+        shutil.rmtree(pipeline.working_dir, ignore_errors=True)
 
 
 def _day(moment: datetime) -> str:
@@ -161,7 +160,7 @@ def engagement_assets(product: str) -> dg.AssetsDefinition:
             run = copernica_source(products=[product], start_date=window.start, end_date=window.end)
             return run.with_resources(*GROUPS[product])
 
-        yield from _run(dagster_dlt, context, copernica, source, name, staging=days)
+        yield from _run(dagster_dlt, context, copernica, source, name, partition=True)
 
     return assets
 

@@ -43,6 +43,11 @@ out["rows"] = {t: n for t, n in con.execute(
     "SELECT table_name, estimated_size FROM duckdb_tables() WHERE schema_name = 'copernica_data'").fetchall()}
 out["clicks_without_load_id"] = con.execute(
     "SELECT count(*) FROM copernica_data.html_clicks WHERE _dlt_load_id IS NULL").fetchone()[0]
+out["staging"] = {}
+for schema, table in con.execute("SELECT schema_name, table_name FROM duckdb_tables() "
+                                 "WHERE schema_name LIKE '%staging%'").fetchall():
+    count = con.execute(f'SELECT count(*) FROM "{schema}"."{table}"').fetchone()[0]
+    out["staging"].setdefault(schema, {})[table] = count
 con.close()
 # a fresh folder, as on another worker: the state comes back from the destination
 pipeline = dlt.pipeline("copernica_html", destination=dlt.destinations.duckdb(path), dataset_name="copernica_data",
@@ -100,3 +105,10 @@ def test_airflow_dag_runs_and_keeps_state_in_the_destination(copernica_simulator
     assert rows["html_clicks"] == SMALL["events"]
     assert out["clicks_without_load_id"] == 0  # every row says which load wrote it, as with `copernica load`
     assert out["html_clicks_cursor"] > 0
+    # each task merged through a staging dataset of its own (never the shared `<dataset>_staging`), its tables
+    # emptied after the load (dlt keeps its schema version there)
+    assert sorted(out["staging"]) == [f"copernica_data_staging_copernica_{group}"
+                                      for group in ("draganddrop", "html", "profiles", "structure")]
+    left = {schema: {t: n for t, n in tables.items() if n and t != "_dlt_version"}
+            for schema, tables in out["staging"].items()}
+    assert left == {schema: {} for schema in out["staging"]}, out["staging"]

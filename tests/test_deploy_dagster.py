@@ -196,19 +196,22 @@ def test_a_partition_already_running_is_refused(
 
 
 def test_partitions_stage_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each partition merges through a staging dataset of its own. Sharing one, two loads running at once
-    truncate and merge each other's staging rows: with four backfills made to load at the same moment into
-    PostgreSQL, 2 of 3 tries left rows twice in tables merged on `id` (none with a staging dataset each)."""
+    """Each partition merges through a staging dataset of its own (copernica_source.pipeline's layout, as `copernica
+    load`). Sharing one, two loads running at once truncate and merge each other's staging rows: with four backfills
+    made to load at the same moment into PostgreSQL, 2 of 3 tries left rows twice in tables merged on `id` (none with
+    a staging dataset each). A layout the user configured wins."""
     need("dagster", "dagster")
     from dlt.common.schema import Schema
 
     module = recipe("dagster_copernica.py", monkeypatch)
     target = module.CopernicaTarget(duckdb_file=str(tmp_path / "c.duckdb"), pipelines_dir=str(tmp_path / "p"))
-    staging = {
-        target.pipeline(f"copernica_html_{day}", staging=day).destination_client()
-        .config.normalize_staging_dataset_name(Schema("copernica"))
-        for day in ("20251210", "20251211")
-    }
-    assert staging == {"copernica_data_staging_20251210", "copernica_data_staging_20251211"}
-    whole = target.pipeline("copernica_structure").destination_client().config
-    assert whole.normalize_staging_dataset_name(Schema("copernica")) == "copernica_data_staging"
+
+    def staging_of(name: str) -> str:
+        config = target.pipeline(name).destination_client().config
+        return str(config.normalize_staging_dataset_name(Schema("copernica")))
+
+    assert {staging_of(f"copernica_html_{day}") for day in ("20251210", "20251211")} == {
+        "copernica_data_staging_copernica_html_20251210", "copernica_data_staging_copernica_html_20251211"}
+    assert staging_of("copernica_structure") == "copernica_data_staging_copernica_structure"
+    monkeypatch.setenv("DESTINATION__STAGING_DATASET_NAME_LAYOUT", "%s_shared_staging")
+    assert staging_of("copernica_html_20251210") == "copernica_data_shared_staging"

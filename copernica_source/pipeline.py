@@ -8,6 +8,10 @@ the pipeline (`<dataset>_staging_<pipeline>`), the staging dataset belongs to on
 refuses a second run of the same pipeline. Dropped after a load that left nothing pending, it is out of sight between
 runs; a failed load keeps it, because the resumed package merges from the rows staged there.
 
+Loads into one PostgreSQL dataset take turns in their load step (`serialize_loads`): separate staging datasets keep
+the staged rows apart, but two merges of the same keys at the same moment (a backfill of today beside the hourly run)
+each delete nothing the other has committed yet and both insert, leaving the row twice.
+
 A `staging_dataset_name_layout` the user configured wins, wherever dlt would find it (`[destination]`,
 `[destination.<name>]`, `[<pipeline>.destination...]`, env vars, or the destination factory's own argument). A
 staging dataset named that way may be shared, so it is left alone.
@@ -17,9 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import dlt
 from dlt.common.configuration import configspec, inject_section, known_sections, resolve_configuration
@@ -85,14 +91,67 @@ def _with_own_staging(destination: TDestinationReferenceArg, pipeline_name: str,
 
 
 def own_staging(pipeline: dlt.Pipeline) -> dlt.Pipeline:
-    """The pipeline, set to merge through a staging dataset of its own (see the module's doc); returned for
-    `pipeline = own_staging(dlt.pipeline(...))`, the form `dlt deploy` still reads a script's pipeline name from."""
+    """The pipeline, set to merge through a staging dataset of its own and to take turns with other loads into its
+    dataset (`serialize_loads`; see the module's doc); returned for `pipeline = own_staging(dlt.pipeline(...))`,
+    the form `dlt deploy` still reads a script's pipeline name from."""
     destination = pipeline.destination
     if destination is not None:
         own = _with_own_staging(destination, pipeline.pipeline_name, pipeline.dataset_name)
         if own is not None and own is not destination:
             pipeline.destination = own
+    return serialize_loads(pipeline)
+
+
+LOAD_LOCK_DESTINATIONS = frozenset({"dlt.destinations.postgres"})
+"""Where loads take turns: destinations with a lock that the server drops with the session (PostgreSQL's advisory
+locks). DuckDB takes one writer process per file anyway; Snowflake, BigQuery and the others have no such lock."""
+
+
+def load_lock_key(dataset_name: str) -> int:
+    """The PostgreSQL advisory lock (a signed 64-bit key) that loads into `dataset_name` take turns on."""
+    digest = hashlib.sha256(f"copernica-source load into {dataset_name}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def serialize_loads(pipeline: dlt.Pipeline) -> dlt.Pipeline:
+    """The pipeline, its load step (the merges) run while it holds its dataset's load lock (`dataset_load_lock`),
+    so loads into one dataset under any pipeline names take turns there; extract and normalize still run side by
+    side. dlt has no hook around its load step, so the pipeline's `load` is wrapped; `run`, a resumed package and
+    `drop()` (which re-initializes the same object) all go through it."""
+    load = pipeline.load
+    if getattr(load, "_takes_load_lock", False):
+        return pipeline
+
+    @functools.wraps(load)
+    def load_in_turn(*args: Any, **kwargs: Any) -> Any:
+        with dataset_load_lock(pipeline):
+            return load(*args, **kwargs)
+
+    load_in_turn._takes_load_lock = True  # type: ignore[attr-defined]
+    setattr(pipeline, "load", load_in_turn)  # noqa: B010  (mypy refuses assigning to a method)
     return pipeline
+
+
+@contextlib.contextmanager
+def dataset_load_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """Hold the load lock of the pipeline's dataset for the block, waiting for it when another load holds it (a
+    warning says so). A transaction-level lock, in a transaction of its own held open for the block on a connection
+    of its own: it ends with the block, or with the connection if the process dies, and a transaction-pooling
+    PgBouncer keeps the transaction on one server connection (a session lock could be left held on a pooled one).
+    A no-op where the destination has no such lock (`LOAD_LOCK_DESTINATIONS`)."""
+    destination = pipeline.destination
+    if (destination is None or destination.destination_type not in LOAD_LOCK_DESTINATIONS
+            or not pipeline.default_schema_name):
+        yield
+        return
+    key = load_lock_key(pipeline.dataset_name)
+    with pipeline.sql_client() as client, client.begin_transaction():
+        taken = client.execute_sql("SELECT pg_try_advisory_xact_lock(%s)", key)
+        if not (taken and taken[0][0]):
+            log.warning("another load into dataset %r is in its load step; waiting for it to end",
+                        pipeline.dataset_name)
+            client.execute_sql("SELECT pg_advisory_xact_lock(%s)", key)
+        yield
 
 
 def stages_in_own_dataset(pipeline: dlt.Pipeline) -> bool:

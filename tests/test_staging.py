@@ -430,9 +430,14 @@ def test_two_loads_at_once_under_other_pipeline_names_into_one_postgres_dataset_
                 while not staged.exists():
                     assert paused.poll() is None, paused.communicate()[1]
                     time.sleep(0.05)
-                finished(start("b", attempt))
+                # the other load extracts and normalizes, then waits for the dataset's load lock (test_load_lock)
+                other = start("b", attempt)
+                assert other.stderr is not None
+                line = other.stderr.readline()
+                assert "is in its load step; waiting for it to end" in line, (line, other.communicate()[1])
                 go.touch()
                 finished(paused)
+                finished(other)
             else:
                 for run in [start(window, attempt) for window in windows]:
                     finished(run)

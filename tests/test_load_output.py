@@ -102,6 +102,9 @@ def test_a_failed_run_writes_a_failed_summary_without_the_token(tmp_path: Path, 
     assert done.returncode == 1
     summary = json.loads(summary_path.read_text())
     assert summary["status"] == "failed" and summary["error"]
+    # an orchestrator reading it knows which load failed
+    assert (summary["pipeline"], summary["destination"], summary["dataset"]) == (
+        "copernica", "duckdb", "copernica_data"), summary
     assert done.stderr.strip().splitlines()[-1] == f"error: {summary['error']}"
     assert wrong not in summary_path.read_text() and wrong not in done.stderr
 

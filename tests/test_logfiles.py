@@ -163,7 +163,9 @@ def test_the_cli_chooses_log_tables_by_flag_and_explains_a_wrong_name(
             "html_emailings,html_log_errors"]
     done = subprocess.run([*base, "--logfiles", "pom-errrors"], capture_output=True, text=True, timeout=300,
                           env={**_env(), **env})
-    assert done.returncode != 0 and "'pom-errrors' is not a log table" in done.stderr and "pom-errors" in done.stderr
+    # a usage error (2, as a wrong --resources), told before anything starts: no DuckDB file made
+    assert done.returncode == 2 and "'pom-errrors' is not a log table" in done.stderr and "pom-errors" in done.stderr
+    assert not (tmp_path / "c.duckdb").exists()
     done = subprocess.run(base, capture_output=True, text=True, timeout=300, env={**_env(), **env})
     assert done.returncode == 0, done.stderr
     assert "html_log_errors" in done.stdout + done.stderr or "loaded" in done.stdout + done.stderr

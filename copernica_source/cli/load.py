@@ -17,12 +17,12 @@ from dlt.pipeline.exceptions import PipelineStepFailed
 
 from copernica_source.cli.load_summary import LoadSummary
 from copernica_source.cli.models import add_models_arguments, build_and_print
-from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args
+from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args, pipeline_name_of
 from copernica_source.cli.progress import StepProgress, progress_mode, routed_logs, use_system_allocator
 from copernica_source.cli.report import write_report_for
 from copernica_source.cli.tables import select_resources
 from copernica_source.client import CopernicaClient
-from copernica_source.errors import copernica_cause, root_message
+from copernica_source.errors import ConfigurationError, copernica_cause, root_message
 from copernica_source.logfiles import chosen_log_tables
 from copernica_source.models import models_installed
 from copernica_source.pipeline import scheduled_run
@@ -183,6 +183,13 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
         summary.api_requests = CopernicaClient.total_requests() - requests_before
         return code
 
+    # what the run loads into, for a summary of a run that fails before its pipeline exists
+    summary.pipeline, summary.destination, summary.dataset = pipeline_name_of(args), args.destination, args.dataset
+    if args.logfiles:  # a wrong name is a usage error, told before anything starts
+        try:
+            chosen_log_tables(args.logfiles.split(","))
+        except ConfigurationError as exc:
+            return failed(str(exc), 2)
     demo: contextlib.AbstractContextManager[dict[str, Any]]
     if args.demo:
         demo = _demo_simulator(args.demo_events, quiet=args.quiet)
@@ -203,6 +210,7 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
         limit = None if str(args.duckdb_memory_limit).lower() == "none" else args.duckdb_memory_limit
         mode = progress_mode(sys.stderr, quiet=args.quiet, forced=args.progress)
         pipeline = pipeline_from_args(args, memory_limit=limit, progress=StepProgress(mode, sys.stderr))
+        summary.read_pipeline(pipeline)
         # the demo starts over each time: the simulator's data is the same on every start. With --resources, a
         # full refresh drops only the selected tables and their state
         refresh: TRefreshMode | None = None

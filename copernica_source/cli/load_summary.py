@@ -36,11 +36,15 @@ class LoadSummary:
     models: dict[str, Any] | None = None
     version: int = SUMMARY_VERSION
 
-    def read_trace(self, pipeline: dlt.Pipeline) -> None:
-        """Rows per table from the normalize step of the last run, load IDs from its load step."""
+    def read_pipeline(self, pipeline: dlt.Pipeline) -> None:
+        """Which pipeline, destination and dataset the run loads: known before it fails, if it does."""
         self.pipeline = pipeline.pipeline_name
         self.destination = pipeline.destination.destination_name if pipeline.destination else ""
         self.dataset = pipeline.dataset_name
+
+    def read_trace(self, pipeline: dlt.Pipeline) -> None:
+        """Rows per table from the normalize step of the last run, load IDs from its load step."""
+        self.read_pipeline(pipeline)
         trace = pipeline.last_trace
         counts = dict(trace.last_normalize_info.row_counts) if trace and trace.last_normalize_info else {}
         self.tables = {t: {"rows": n} for t, n in sorted(counts.items()) if not t.startswith("_dlt")}

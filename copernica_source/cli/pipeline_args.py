@@ -42,15 +42,19 @@ def duckdb_file(args: argparse.Namespace) -> str:
     return str(args.duckdb_file or (DEMO_DUCKDB_FILE if args.demo else DUCKDB_FILE))
 
 
+def pipeline_name_of(args: argparse.Namespace) -> str:
+    """The pipeline name the flags give: the demo never touches the state of a real account's pipeline."""
+    name = str(args.pipeline_name)
+    return DEMO_PIPELINE if args.demo and name == DEFAULT_PIPELINE else name
+
+
 def pipeline_from_args(args: argparse.Namespace, *, memory_limit: str | None = None, pipelines_dir: str | None = None,
                        **kwargs: Any) -> dlt.Pipeline:
     """The pipeline the flags name, staging in a dataset of its own; `kwargs` go to dlt.pipeline (e.g. progress)."""
     destination: Any = args.destination
     if destination == "duckdb":
         destination = duckdb_destination(duckdb_file(args), memory_limit)
-    pipeline_name = args.pipeline_name
-    if args.demo and pipeline_name == DEFAULT_PIPELINE:
-        pipeline_name = DEMO_PIPELINE  # the demo never touches the state of a real account's pipeline
+    pipeline_name = pipeline_name_of(args)
     folder: str | None = pipelines_dir or getattr(args, "pipelines_dir", None)
     pipeline: dlt.Pipeline = dlt.pipeline(
         pipeline_name=pipeline_name, destination=destination, dataset_name=args.dataset,

@@ -3,9 +3,9 @@ memory, never from the loaded tables), loaded over real HTTP by the real pipelin
 `build_models` (dlt's dbt runner, dbt in a subprocess), on DuckDB and on PostgreSQL; and `copernica models` as
 users run it.
 
-Every build costs about twenty seconds of dbt start-up, so each scenario is loaded and built once per session,
-even when pytest-xdist spreads this module's tests over workers (see `_scenario`); a scenario's tests then read a
-snapshot of its models."""
+A build is two dbt processes (about ten seconds of one core, most of it dbt starting and parsing), so each
+scenario is loaded and built once per session, even when pytest-xdist spreads this module's tests over workers
+(see `_scenario`); a scenario's tests then read a snapshot of its models."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ import csv
 import functools
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import time
 import traceback
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -246,37 +248,44 @@ class Built:
         return found[0]
 
 
+_BUILT: dict[str, Built] = {}  # without pytest-xdist: the results of this session's builders
+
+
 def _scenario(name: str, request: pytest.FixtureRequest) -> Built:
     """The scenario's build, once per session. Under pytest-xdist the workers share it: the first to need a
-    scenario claims and builds it and the others read its pickle; a worker whose scenario another is building
-    meanwhile builds one that this session's tests will need next, so two workers build two scenarios side by
-    side instead of one waiting (about twenty seconds of dbt start-up each)."""
+    scenario claims its builder and builds, and the others read its pickle; a worker whose scenario another is
+    building meanwhile builds one that this session's tests will need next, so two workers build two scenarios
+    side by side instead of one waiting (a build is about fifteen seconds of one core)."""
     factory: pytest.TempPathFactory = request.getfixturevalue("tmp_path_factory")
+    builder = BUILDER_OF[name]
     if not os.environ.get("PYTEST_XDIST_WORKER"):
-        return SCENARIOS[name](factory.mktemp(name))
+        if name not in _BUILT:
+            _BUILT.update(SCENARIOS[builder](factory.mktemp(builder)))
+        return _BUILT[name]
     shared = factory.getbasetemp().parent / "model_scenarios"  # the session's folder, shared by its workers
     shared.mkdir(exist_ok=True)
-    wanted = _wanted_scenarios(request.session)
+    wanted = [BUILDER_OF[n] for n in _wanted_scenarios(request.session)]
     while True:
         if (shared / f"{name}.pickle").exists():
             built: Built = pickle.loads((shared / f"{name}.pickle").read_bytes())
             return built
-        if (shared / f"{name}.failed").exists():
+        if (shared / f"{builder}.failed").exists():
             pytest.fail(f"scenario {name} failed to build in another worker:\n"
-                        f"{(shared / f'{name}.failed').read_text()}")
-        todo = next((n for n in [name, *wanted] if _claim(shared, n)), None)
+                        f"{(shared / f'{builder}.failed').read_text()}")
+        todo = next((b for b in [builder, *wanted] if _claim(shared, b)), None)
         if todo is None:
             time.sleep(0.2)
             continue
         try:
-            result = SCENARIOS[todo](factory.mktemp(todo))
+            results = SCENARIOS[todo](factory.mktemp(todo))
         except BaseException as exc:  # recorded, so that no worker waits for a build that never comes
             (shared / f"{todo}.failed").write_text(traceback.format_exc())
-            if todo == name or not isinstance(exc, Exception):
+            if todo == builder or not isinstance(exc, Exception):
                 raise
             continue
-        (shared / f"{todo}.tmp").write_bytes(pickle.dumps(result))
-        (shared / f"{todo}.tmp").rename(shared / f"{todo}.pickle")
+        for done, result in results.items():  # each pickle appears whole: written aside, then renamed
+            (shared / f"{done}.tmp").write_bytes(pickle.dumps(result))
+            (shared / f"{done}.tmp").rename(shared / f"{done}.pickle")
 
 
 def _claim(shared: Path, name: str) -> bool:
@@ -298,7 +307,7 @@ def _wanted_scenarios(session: pytest.Session) -> list[str]:
             destination = item.callspec.params["built"]  # type: ignore[attr-defined]
             if destination == "duckdb" or os.environ.get("COPERNICA_TEST_POSTGRES"):
                 names.append(f"full_{destination}")
-        names += [FIXTURE_SCENARIO[f] for f in fixtures if f in FIXTURE_SCENARIO]
+        names += [f for f in fixtures if f in FIXTURE_SCENARIOS]
     return list(dict.fromkeys(names))
 
 
@@ -371,12 +380,13 @@ def _postgres_dsn() -> str:
     return dsn
 
 
-def _full_account(destination: str) -> Callable[[Path], Built]:
-    def build(folder: Path) -> Built:
+def _full_account(destination: str) -> Callable[[Path], dict[str, Built]]:
+    def build(folder: Path) -> dict[str, Built]:
         if destination == "duckdb":
-            return _load_and_build(folder, dlt.destinations.duckdb(str(folder / "models.duckdb")))
+            return {"full_duckdb": _load_and_build(folder, dlt.destinations.duckdb(str(folder / "models.duckdb")))}
         dataset = f"copernica_models_{os.getpid()}_{time.time_ns()}"
-        return _load_and_build(folder, dlt.destinations.postgres(_postgres_dsn()), dataset, drop=True)
+        return {"full_postgres": _load_and_build(folder, dlt.destinations.postgres(_postgres_dsn()), dataset,
+                                                 drop=True)}
 
     return build
 
@@ -387,9 +397,9 @@ def _full_account(destination: str) -> Callable[[Path], Built]:
 WINDOW = (datetime(2025, 10, 12), datetime(2025, 10, 23))
 
 
-def _html_window(folder: Path) -> Built:
-    return _load_and_build(folder, dlt.destinations.duckdb(str(folder / "models.duckdb")), products=("html",),
-                           start=WINDOW[0], end=WINDOW[1])
+def _html_window(folder: Path) -> dict[str, Built]:
+    return {"html_window": _load_and_build(folder, dlt.destinations.duckdb(str(folder / "models.duckdb")),
+                                           products=("html",), start=WINDOW[0], end=WINDOW[1])}
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -418,34 +428,46 @@ def _read_duckdb(path: Path, dataset: str) -> dict[str, list[dict[str, Any]]]:
         con.close()
 
 
-def _empty_account_through_the_cli(corrupt: bool) -> Callable[[Path], Built]:
-    """An account that sent one emailing and has no event at all, loaded, then `copernica models` run on it as
-    loaded, or (`corrupt`) after one raw row was duplicated, so that a unique test must fail. Two scenarios, not
-    one run after the other: each is a whole dbt build, and two workers build them side by side."""
+def _empty_accounts_through_the_cli(folder: Path) -> dict[str, Built]:
+    """An account that sent one emailing and has no event at all, loaded once; then `copernica models` is run on
+    a copy of the file as loaded (empty_account) and on a copy with one raw row duplicated, so that a unique
+    test must fail (corrupt_account). Each copy is the loaded file byte for byte, in a folder of its own, so the
+    two commands are two first runs, as two loads would give, and they run side by side."""
+    loaded = folder / "loaded"
+    loaded.mkdir()
+    with _dlt_home(loaded), Simulator(**EMPTY_SIM) as sim:
+        pipeline = dlt.pipeline(pipeline_name=CLI_PIPELINE,
+                                destination=dlt.destinations.duckdb(str(loaded / "copernica.duckdb")),
+                                dataset_name=DEFAULT_DATASET, pipelines_dir=str(loaded / "pipelines"))
+        load(sim, pipeline, timezone=TZ)
+        truth = Truth.of(sim)
+    files = {}
+    for name in ("empty_account", "corrupt_account"):
+        (folder / name).mkdir()
+        for part in loaded.glob("copernica.duckdb*"):  # the file, and its write-ahead log if one was left
+            shutil.copy2(part, folder / name / part.name)
+        files[name] = folder / name / "copernica.duckdb"
+    with duckdb.connect(str(files["corrupt_account"])) as con:
+        con.execute(f"INSERT INTO {DEFAULT_DATASET}.html_destinations "
+                    f"SELECT * FROM {DEFAULT_DATASET}.html_destinations LIMIT 1")
 
-    def build(folder: Path) -> Built:
-        db = folder / "copernica.duckdb"
-        with _dlt_home(folder), Simulator(**EMPTY_SIM) as sim:
-            pipeline = dlt.pipeline(pipeline_name=CLI_PIPELINE, destination=dlt.destinations.duckdb(str(db)),
-                                    dataset_name=DEFAULT_DATASET, pipelines_dir=str(folder / "pipelines"))
-            load(sim, pipeline, timezone=TZ)
-            truth = Truth.of(sim)
-        if corrupt:
-            with duckdb.connect(str(db)) as con:
-                con.execute(f"INSERT INTO {DEFAULT_DATASET}.html_destinations "
-                            f"SELECT * FROM {DEFAULT_DATASET}.html_destinations LIMIT 1")
-        done = copernica(folder, "models", "--duckdb-file", str(db), "--pipeline-name", CLI_PIPELINE)
+    def models_command(name: str) -> Built:
+        db = files[name]
+        done = copernica(db.parent, "models", "--duckdb-file", str(db), "--pipeline-name", CLI_PIPELINE)
         models = _read_duckdb(db, DEFAULT_DATASET) if done.returncode == 0 else {}
         return Built(None, models, truth, cli={"models": done})
 
-    return build
+    with ThreadPoolExecutor(len(files)) as pool:
+        return dict(zip(files, pool.map(models_command, files), strict=True))
 
 
-SCENARIOS: dict[str, Callable[[Path], Built]] = {
+SCENARIOS: dict[str, Callable[[Path], dict[str, Built]]] = {
     "full_duckdb": _full_account("duckdb"), "full_postgres": _full_account("postgres"),
-    "html_window": _html_window, "empty_account": _empty_account_through_the_cli(corrupt=False),
-    "corrupt_account": _empty_account_through_the_cli(corrupt=True)}
-FIXTURE_SCENARIO = {name: name for name in ("html_window", "empty_account", "corrupt_account")}
+    "html_window": _html_window, "empty_accounts": _empty_accounts_through_the_cli}
+# scenario -> the builder that makes it
+BUILDER_OF = {"full_duckdb": "full_duckdb", "full_postgres": "full_postgres", "html_window": "html_window",
+              "empty_account": "empty_accounts", "corrupt_account": "empty_accounts"}
+FIXTURE_SCENARIOS = ("html_window", "empty_account", "corrupt_account")
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
-"""Model-shaped tables (the dbt models' contract: copernica__emailings, __events, __recipients, __links, __daily)
+"""Model-shaped tables (the dbt models' contract: copernica__emailings, __events, __recipients, __links, __daily,
+__geography)
 filled with plausible, deterministic rows by DuckDB SQL, for the report's tests until they run on the real models.
 
 Recipients come first (24 emailings, both products, a few hundred recipients each); events, links, daily figures
@@ -55,7 +56,7 @@ def build_model_tables(path: Path, *, empty: bool = False, dataset: str = DATASE
         ))
         if empty:
             for table in ("copernica__emailings", "copernica__events", "copernica__recipients", "copernica__links",
-                          "copernica__daily"):
+                          "copernica__daily", "copernica__geography"):
                 con.execute(f"DELETE FROM {table}")
     finally:
         con.close()
@@ -138,6 +139,25 @@ SELECT product || '-' || event_type || '-' || destination_id || '-' || k AS even
        CASE WHEN event_type = 'unsubscribe' THEN CASE WHEN h % 2 = 0 THEN 'link' ELSE 'email' END END
            AS unsubscribe_source
 FROM ev;
+
+-- the opens and clicks placed in 14 countries and none ('': the logfile names no country), more than the chart's
+-- top 12; a name with a quote in it
+CREATE OR REPLACE TABLE copernica__geography AS
+WITH placed AS (
+    SELECT *, (['NL', 'BE', 'DE', 'GB', 'US', 'FR', 'CI', 'JP', 'BR', 'ES', 'IT', 'SE', 'PL', 'NO', ''])[
+               1 + CAST(destination_id % 15 AS INTEGER)] AS country_code
+    FROM copernica__events WHERE event_type IN ('open', 'click')
+)
+SELECT product || '-' || emailing_id || '-' || event_type || '-' || country_code AS geography_key, product,
+       emailing_key, emailing_id, event_type, country_code,
+       CASE country_code WHEN 'NL' THEN 'Netherlands' WHEN 'BE' THEN 'Belgium' WHEN 'DE' THEN 'Germany'
+            WHEN 'GB' THEN 'United Kingdom' WHEN 'US' THEN 'United States' WHEN 'FR' THEN 'France'
+            WHEN 'CI' THEN 'Côte d''Ivoire' WHEN 'JP' THEN 'Japan' WHEN 'BR' THEN 'Brazil' WHEN 'ES' THEN 'Spain'
+            WHEN 'IT' THEN 'Italy' WHEN 'SE' THEN 'Sweden' WHEN 'PL' THEN 'Poland' WHEN 'NO' THEN 'Norway' END
+           AS country_name,
+       '' AS region_code, '' AS city, count(*) AS events, count(DISTINCT destination_id) AS sends,
+       min(event_at) AS first_at, max(event_at) AS last_at
+FROM placed GROUP BY ALL;
 
 CREATE OR REPLACE TABLE copernica__recipients AS
 SELECT r3.product || '-' || r3.destination_id AS recipient_key, r3.product, r3.emailing_key,

@@ -87,3 +87,26 @@ def test_recipients_carry_each_sends_attempts_and_retries_from_the_logs(built: A
         assert s["log_attempts"] == expected, s
         assert s["log_retries"] == (retries.get(s["message_id"], 0) if expected else None), s
     assert any(s["log_retries"] for s in sends)  # some sends were retried: the figure means something
+
+
+def test_the_report_places_every_logged_open_and_click_by_country(built: Any) -> None:
+    """The report's geography section on the real model: per country, the simulator's logged opens and clicks."""
+    from copernica_source.report import charts, queries
+    from copernica_source.report.build import build_report
+    from copernica_source.report.dlt_query import destination_dataset, sql_client_query
+
+    sim, pipeline, _ = built
+    truth: Counter[tuple[str, str]] = Counter()
+    for (_, event_type), log_type in PLACED.items():
+        for r in _rows(sim, log_type):
+            truth[(r["countrycode"] or "", event_type)] += 1
+    dataset = destination_dataset(pipeline)
+    with sql_client_query(pipeline) as query:
+        rows = query(queries.geography_sql(dataset))
+        html = build_report(query, dataset, timezone=TZ)
+    assert {(r["country_code"] or "", r["event_type"]): charts.number(r["events"]) for r in rows} == dict(truth)
+    figure = charts.geography(rows, top=len(truth))  # every country a bar of its own
+    assert figure is not None
+    drawn = {(label, trace.name): x for trace in figure.data for label, x in zip(trace.y, trace.x, strict=True)}
+    assert sum(drawn.values()) == sum(truth.values())
+    assert 'id="chart-geography"' in html

@@ -56,9 +56,21 @@ def build_report(query: Query, dataset: str, *, timezone: str, destination: str 
         Section("first-open", "Time to first open",
                 "How long after the send each recipient who opened first did so.",
                 charts.first_open(query(queries.first_open_sql(dataset)))),
+        _geography(query, dataset),
     ]
     summary = summary_table(latest[:SUMMARY_ROWS], zone) if latest else None
     return page(title=title, subtitle=where, generated_at=when, summary=summary, sections=sections)
+
+
+def _geography(query: Query, dataset: str) -> Section:
+    """Places come only from the daily logfiles (opt-in log tables): without them the section says how to get them."""
+    heading, lead = "Where people open and click", "Opens and clicks per country, from Copernica's daily logfiles."
+    if queries.GEOGRAPHY not in queries.present_tables(query, dataset, (queries.GEOGRAPHY,)):
+        return Section("geography", heading, lead, None, empty_note=(
+            "These models were built before the geography model: run `copernica models` again."))
+    return Section("geography", heading, lead, charts.geography(query(queries.geography_sql(dataset))), empty_note=(
+        "No places loaded: they come from Copernica's daily logfiles, which the event lists do not include. Load "
+        "them with `copernica load --logfiles html,draganddrop`, then run `copernica models`."))
 
 
 def write_report(path: str | os.PathLike[str], query: Query, dataset: str, *, timezone: str,

@@ -18,6 +18,7 @@ from copernica_source.report.queries import FIRST_OPEN_BUCKETS
 Rows = Sequence[dict[str, Any]]
 
 SENDS, OPENS, CLICKS = "#4c78a8", "#f58518", "#54a24b"
+TOP_COUNTRIES = 12
 DELIVERED, RECIPIENTS, SYSTEM = "#72b7b2", "#9ecae9", "#b0b0b0"
 UNSUBSCRIBES, COMPLAINTS = "#e45756", "#b279a2"
 BOUNCE_CLASSES = {"hard": "#e45756", "soft": "#f2b701", "other": "#9d9d9d"}
@@ -261,3 +262,33 @@ def first_open(rows: Rows) -> go.Figure | None:
     fig.update_xaxes(type="category")
     return fig
 
+
+
+def geography(rows: Rows, top: int = TOP_COUNTRIES) -> go.Figure | None:
+    """Opens and clicks of the `top` countries with the most of both; the rest in one bar."""
+    counts: dict[str, dict[str, float | int]] = {}
+    names: dict[str, str] = {}
+    for row in rows:
+        code = str(row.get("country_code") or "")
+        label = f"{row.get('country_name') or code} ({code})" if code else "(no country in the logfile)"
+        names[code] = label
+        by_kind = counts.setdefault(code, {})
+        by_kind[str(row["event_type"])] = by_kind.get(str(row["event_type"]), 0) + number(row["events"])
+    if not any(v for by_kind in counts.values() for v in by_kind.values()):
+        return None
+    ranked = sorted(counts, key=lambda c: (-sum(counts[c].values()), names[c]))
+    if len(ranked) > top:
+        rest: dict[str, float | int] = {}
+        for code in ranked[top - 1:]:
+            for kind, v in counts[code].items():
+                rest[kind] = rest.get(kind, 0) + v
+        others = f"({len(ranked) - top + 1} other countries)"
+        ranked, counts[others], names[others] = ranked[: top - 1] + [others], rest, others
+    fig = _figure("Opens and clicks by country", "events", "", height=160 + 44 * len(ranked))
+    for kind, name, color in (("open", "opens", OPENS), ("click", "clicks", CLICKS)):
+        fig.add_trace(go.Bar(y=[plot_text(names[c]) for c in ranked], x=[counts[c].get(kind, 0) for c in ranked],
+                             orientation="h", name=name, marker_color=color,
+                             hovertemplate="%{y}<br>%{x:,} " + name + "<extra></extra>"))
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(autorange="reversed", automargin=True, type="category")
+    return fig

@@ -60,11 +60,13 @@ class Section:
     heading: str
     lead: str
     figure: go.Figure | None
+    empty_note: str = NO_DATA_NOTE
+    """What the section says without a figure: why, and what to run where the reader can do something."""
 
 
 def chart_html(section: Section) -> str:
     if section.figure is None:
-        return f'<div class="note no-data">{html.escape(NO_DATA_NOTE)}</div>'
+        return f'<div class="note no-data">{html.escape(section.empty_note)}</div>'
     return str(section.figure.to_html(full_html=False, include_plotlyjs=False, config=CHART_CONFIG,
                                       div_id=f"chart-{section.anchor}"))
 

@@ -18,6 +18,8 @@ RECIPIENTS = "copernica__recipients"
 LINKS = "copernica__links"
 DAILY = "copernica__daily"
 MODELS = (EMAILINGS, EVENTS, RECIPIENTS, LINKS, DAILY)
+GEOGRAPHY = "copernica__geography"
+"""Read when there (models built before it have no such table): its section says what to run otherwise."""
 
 LATEST_EMAILINGS = 20
 TOP_LINKS = 10
@@ -48,10 +50,8 @@ def literal(text: str) -> str:
 
 def check_models(query: Query, dataset: str) -> None:
     """Raise ModelsMissingError naming what to run when any model table is absent from `dataset`."""
-    names = ", ".join(literal(m) for m in MODELS)
-    rows = query(f"SELECT table_name FROM information_schema.tables "
-                 f"WHERE table_schema = {literal(dataset)} AND table_name IN ({names})")
-    missing = [m for m in MODELS if m not in {str(r["table_name"]) for r in rows}]
+    present = present_tables(query, dataset, MODELS)
+    missing = [m for m in MODELS if m not in present]
     if not missing:
         return
     if len(missing) == len(MODELS):
@@ -60,6 +60,14 @@ def check_models(query: Query, dataset: str) -> None:
             "run `copernica models` first (after `copernica load`), with the same --destination and --dataset")
     raise ModelsMissingError(
         f"dataset '{dataset}' lacks the model tables {', '.join(missing)}: run `copernica models` first")
+
+
+def present_tables(query: Query, dataset: str, names: tuple[str, ...]) -> set[str]:
+    """Which of `names` are tables in `dataset`."""
+    listed = ", ".join(literal(n) for n in names)
+    rows = query(f"SELECT table_name FROM information_schema.tables "
+                 f"WHERE table_schema = {literal(dataset)} AND table_name IN ({listed})")
+    return {str(r["table_name"]) for r in rows}
 
 
 def counts_sql(dataset: str) -> str:
@@ -133,4 +141,13 @@ def first_open_sql(dataset: str) -> str:
     return (
         f"SELECT {bucket} AS bucket, count(*) AS recipients FROM {table(dataset, RECIPIENTS)} "
         f"WHERE seconds_to_first_open IS NOT NULL GROUP BY {bucket}"
+    )
+
+
+def geography_sql(dataset: str) -> str:
+    """Opens and clicks per country (the logfiles' country code; '' where they name none)."""
+    return (
+        "SELECT country_code, max(country_name) AS country_name, event_type, sum(events) AS events "
+        f"FROM {table(dataset, GEOGRAPHY)} WHERE event_type IN ('open', 'click') "
+        "GROUP BY country_code, event_type"
     )

@@ -173,3 +173,11 @@ class RewritingProxy:
 def proxied(sim: Any, rewrite: Rewrite) -> RewritingProxy:
     """A proxy in front of `sim` rewriting answers with `rewrite`; stop it (or use it as a context manager)."""
     return RewritingProxy(sim, rewrite)
+
+
+def drop_pg_datasets(con: Any, prefix: str) -> None:
+    """Drop every PostgreSQL schema whose name starts with `prefix` (a test's dataset and its staging datasets)."""
+    with con.cursor() as cur:
+        cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{prefix}%",))
+        for (schema,) in cur.fetchall():
+            cur.execute(f'DROP SCHEMA "{schema}" CASCADE')

@@ -21,7 +21,7 @@ import dlt
 import pytest
 
 from copernica_source.pipeline import load_lock_key, own_staging, serialize_loads
-from tests.helpers import SMALL
+from tests.helpers import SMALL, drop_pg_datasets
 
 pytestmark = [pytest.mark.postgres]
 
@@ -40,10 +40,7 @@ def pg(postgres_dsn: str) -> Iterator[tuple[Any, str]]:
     try:
         yield con, dataset
     finally:
-        with con.cursor() as cur:
-            cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{dataset}%",))
-            for (schema,) in cur.fetchall():
-                cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        drop_pg_datasets(con, dataset)
         con.close()
 
 

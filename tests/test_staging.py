@@ -35,7 +35,7 @@ from copernica_source.pipeline import (
 from copernica_source.run_lock import RunInProgressError, run_lock
 from copernica_source.settings import LOAD_ID_ON_ROWS, duckdb_destination
 from copernica_source.tables import PRODUCTS, PROFILES, STRUCTURE_TABLES, SUBPROFILES, engagement_tables
-from tests.helpers import SMALL, query
+from tests.helpers import SMALL, drop_pg_datasets, query
 from tests.test_engagement import assert_matches_simulator
 from tests.test_profiles import assert_equals_account
 
@@ -448,10 +448,7 @@ def test_two_loads_at_once_under_other_pipeline_names_into_one_postgres_dataset_
                 cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{dataset}%",))
                 assert [r[0] for r in cur.fetchall()] == [dataset]  # every staging dataset dropped
     finally:
-        with con.cursor() as cur:
-            cur.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE %s", (f"{dataset}%",))
-            for (schema,) in cur.fetchall():
-                cur.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        drop_pg_datasets(con, dataset)
         con.close()
 
 

@@ -102,6 +102,28 @@ def own_staging(pipeline: dlt.Pipeline) -> dlt.Pipeline:
     return serialize_loads(pipeline)
 
 
+def drop_staging_after_each_run(pipeline: dlt.Pipeline) -> dlt.Pipeline:
+    """The pipeline, its own staging dataset dropped after every `run` that completed (`drop_staging_dataset`).
+
+    For schedulers whose helper calls `run` itself, so `scheduled_run` cannot wrap it: dlt's Airflow helper
+    (PipelineTasksGroup) runs the pipeline and throws the task's folder away after, so nothing ever resumes from
+    the staging dataset. A failed run keeps it; the next completed one drops it. `run` is wrapped, as `load` is by
+    `serialize_loads` (the helper's `drop()` re-initializes the same object)."""
+    run = pipeline.run
+    if getattr(run, "_drops_staging", False):
+        return pipeline
+
+    @functools.wraps(run)
+    def run_then_drop(*args: Any, **kwargs: Any) -> Any:
+        info = run(*args, **kwargs)
+        drop_staging_dataset(pipeline)
+        return info
+
+    run_then_drop._drops_staging = True  # type: ignore[attr-defined]
+    setattr(pipeline, "run", run_then_drop)  # noqa: B010  (mypy refuses assigning to a method)
+    return pipeline
+
+
 LOAD_LOCK_DESTINATIONS = frozenset({"dlt.destinations.postgres"})
 """Where loads take turns: destinations with a lock that the server drops with the session (PostgreSQL's advisory
 locks). DuckDB takes one writer process per file anyway; Snowflake, BigQuery and the others have no such lock."""

@@ -12,8 +12,8 @@ workers:
 One DAG, `copernica`, every hour: four tasks, one per table group (`html` and `draganddrop` engagement,
 `structure`, `profiles`), each under a pipeline of its own (`copernica_html`, ...) with a staging dataset of its
 own (`<dataset>_staging_copernica_html`, ...: copernica_source.pipeline), so they run side by side without sharing
-state or staged rows. The staging tables are emptied after each load (the helper wipes the task's folder, so a
-failed load is never resumed from them, and no second copy of the profiles stays there). The helper gives each
+state or staged rows, dropped after each load (the helper wipes the task's folder, so a failed load is never
+resumed from it, and no second copy of the profiles stays there). The helper gives each
 task a fresh dlt folder and wipes it after, so each run restores its pipeline's state (the cursors) from the
 destination: any worker can run any task, and a warehouse is the place for it. `max_active_runs=1` keeps two
 runs of a group from overlapping (they would read the same rows twice and race for the state). Into DuckDB
@@ -35,7 +35,7 @@ from dlt.common.destination import Destination
 from dlt.helpers.airflow_helper import PipelineTasksGroup
 
 from copernica_source import copernica_source
-from copernica_source.pipeline import own_staging
+from copernica_source.pipeline import drop_staging_after_each_run, own_staging
 from copernica_source.settings import (
     DEFAULT_DATASET,
     DUCKDB_FILE,
@@ -58,15 +58,14 @@ os.environ.setdefault(LOAD_ID_ON_ROWS, "true")
 # take 3-6 times as long and puts Variable lookups in every parse of this file. Set it to false for settings kept
 # in Variables of their own (`sources.copernica.access_token`)
 os.environ.setdefault("PROVIDERS__AIRFLOW_SECRETS__ONLY_TOML_FRAGMENTS", "true")
-# dlt empties the staging tables once a load is in: nothing resumes from them here (see above)
-os.environ.setdefault("LOAD__TRUNCATE_STAGING_DATASET", "true")
 
 DESTINATION = os.environ.get("COPERNICA_DESTINATION", "duckdb")
 DATASET = os.environ.get("COPERNICA_DATASET", DEFAULT_DATASET)
 DUCKDB_PATH = os.environ.get("COPERNICA_DUCKDB_FILE", DUCKDB_FILE)
 
-# the resources of each task: read from the source itself (no request is made without a run)
-_names = list(copernica_source(access_token="dag-definition-only").resources)
+# the resources of each task: the ones the source selects, as `copernica load` does (the log tables only where the
+# `logfiles` setting names them), read from the source itself (no request is made without a run)
+_names = list(copernica_source(access_token="dag-definition-only").selected_resources)
 GROUPS: dict[str, list[str]] = {product: [n for n in _names if n.startswith(f"{product}_")] for product in PRODUCTS}
 GROUPS["profiles"] = ["profiles", "subprofiles"]
 GROUPS["structure"] = [n for n in _names if not any(n in g for g in GROUPS.values())]
@@ -106,6 +105,7 @@ def copernica() -> None:
     for group in ("structure", "profiles", *PRODUCTS):
         pipeline = own_staging(dlt.pipeline(pipeline_name=f"copernica_{group}", destination=_destination(),
                                             dataset_name=DATASET))
+        drop_staging_after_each_run(pipeline)  # the helper runs it: nothing resumes from the staging dataset
         runs += tasks.add_run(pipeline, _source(group), decompose="none", on_before_run=_private_duckdb)
     if DESTINATION == "duckdb":
         chain(*runs)  # one writer at a time

@@ -96,7 +96,9 @@ class CopernicaTarget(dg.ConfigurableResource):  # type: ignore[type-arg]
 
 
 def _resources() -> dict[str, list[str]]:
-    names = list(copernica_source(access_token="definitions-only").resources)  # no request is made
+    """The tables the source selects, as `copernica load` does: the log tables only where the `logfiles` setting
+    names them ([sources.copernica] logfiles = "html", or SOURCES__COPERNICA__LOGFILES), in their product's group."""
+    names = list(copernica_source(access_token="definitions-only").selected_resources)  # no request is made
     groups = {product: [n for n in names if n.startswith(f"{product}_")] for product in PRODUCTS}
     groups["profiles"] = ["profiles", "subprofiles"]
     groups["structure"] = [n for n in names if not any(n in g for g in groups.values())]

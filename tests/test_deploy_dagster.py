@@ -195,6 +195,19 @@ def test_a_partition_already_running_is_refused(
     assert "another run of pipeline 'copernica_html_20251210' is in progress" in str(failure.event_specific_data)
 
 
+def test_the_log_tables_are_in_only_where_the_logfiles_setting_names_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As with `copernica load`: the 18 log tables are opt-in (each would download logfiles on every run)."""
+    need("dagster", "dagster")
+    monkeypatch.delenv("SOURCES__COPERNICA__LOGFILES", raising=False)
+    groups = recipe("dagster_copernica.py", monkeypatch).GROUPS
+    assert [n for names in groups.values() for n in names if "_log_" in n] == []
+    monkeypatch.setenv("SOURCES__COPERNICA__LOGFILES", "html")
+    groups = recipe("dagster_copernica.py", monkeypatch).GROUPS
+    logs = {g: [n for n in names if "_log_" in n] for g, names in groups.items()}
+    assert len(logs["html"]) == 9 and all(n.startswith("html_log_") for n in logs["html"]), logs
+    assert logs["draganddrop"] == logs["structure"] == logs["profiles"] == [], logs
+
+
 def test_partitions_stage_apart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each partition merges through a staging dataset of its own (copernica_source.pipeline's layout, as `copernica
     load`). Sharing one, two loads running at once truncate and merge each other's staging rows: with four backfills

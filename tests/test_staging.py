@@ -26,6 +26,7 @@ from copernica_source.cli import main
 from copernica_source.pipeline import (
     MAX_DATASET_NAME,
     configured_staging_layout,
+    drop_staging_after_each_run,
     drop_staging_dataset,
     own_staging,
     scheduled_run,
@@ -336,6 +337,18 @@ def test_scheduled_run_refuses_a_second_run_of_the_same_pipeline(tmp_path: Path)
     with scheduled_run(pipeline):
         pipeline.run([{"id": 1}], table_name="t", write_disposition="merge", primary_key="id").raise_on_failed_jobs()
     assert set(_schemas(tmp_path / "t.duckdb")) == {"d"}  # merged, then its staging dataset dropped
+
+
+def test_a_pipeline_run_by_a_schedulers_helper_drops_its_staging_dataset_after_each_run(tmp_path: Path) -> None:
+    """dlt's Airflow helper calls `run` itself (and drops the pipeline first, re-initializing the same object)."""
+    pipeline = own_staging(dlt.pipeline("helper", destination=dlt.destinations.duckdb(str(tmp_path / "h.duckdb")),
+                                        dataset_name="d", pipelines_dir=str(tmp_path / "p")))
+    assert drop_staging_after_each_run(drop_staging_after_each_run(pipeline)).run is pipeline.run  # wrapped once
+    for rows in ([{"id": 1}], [{"id": 1}, {"id": 2}]):
+        pipeline.drop()
+        pipeline.run(rows, table_name="t", write_disposition="merge", primary_key="id").raise_on_failed_jobs()
+        assert set(_schemas(tmp_path / "h.duckdb")) == {"d"}  # merged, then its staging dataset dropped
+    assert query(pipeline, "SELECT id FROM d.t ORDER BY id") == [(1,), (2,)]
 
 
 def test_drop_staging_dataset_keeps_it_while_a_package_is_pending(tmp_path: Path) -> None:

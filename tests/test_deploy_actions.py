@@ -52,6 +52,9 @@ def test_workflow_parses_and_is_hourly_with_one_run_at_a_time() -> None:
     assert minute.isdigit() and rest == ["*", "*", "*", "*"], cron
     assert set(data["on"]["workflow_dispatch"]["inputs"]) == {"start_date", "end_date", "resources"}
     assert data["concurrency"]["cancel-in-progress"] is False
+    # hourly runs share one group; a backfill (dates given) has one of its own, so it runs beside them
+    group = data["concurrency"]["group"]
+    assert "inputs.start_date" in group and "github.run_id" in group and "'copernica-load'" in group, group
     job = data["jobs"]["load"]
     assert job["env"]["SOURCES__COPERNICA__ACCESS_TOKEN"] == "${{ secrets.COPERNICA_ACCESS_TOKEN }}"
     for destination in ("POSTGRES", "SNOWFLAKE", "BIGQUERY"):
@@ -81,9 +84,26 @@ def test_every_flag_the_load_step_passes_exists() -> None:
     assert "copernica load " in script
     flags = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", script))
     assert flags == {"--destination", "--dataset", "--progress", "--summary-json", "--start-date", "--end-date",
-                     "--resources"}
+                     "--pipeline-name", "--resources"}
     known = set(re.findall(r"--[a-z][a-z-]+", cli_help("load")))
     assert flags <= known, flags - known
+
+
+@pytest.mark.parametrize(("env", "error"), [
+    ({"DESTINATION__POSTGRES__CREDENTIALS": ""}, "the secret POSTGRES_CREDENTIALS is not set"),
+    ({"START_DATE": "2025-12-01"}, "a backfill needs both start_date and end_date"),
+    ({"END_DATE": "2025-12-08"}, "a backfill needs both start_date and end_date"),
+])
+def test_load_step_stops_with_an_annotation_on_missing_inputs(tmp_path: Path, env: dict[str, str], error: str) -> None:
+    """An unset secret or half a backfill: a GitHub error annotation that names it, before anything runs."""
+    script = step("Load")["run"]
+    full = {"PATH": os.environ["PATH"], "COPERNICA_DESTINATION": "postgres", "COPERNICA_DATASET": "d",
+            "DESTINATION__POSTGRES__CREDENTIALS": "postgresql://u@h/db", "START_DATE": "", "END_DATE": "",
+            "RESOURCES": "", "GITHUB_RUN_ID": "7", **env}
+    done = subprocess.run(["bash", "-e", "-c", script], cwd=tmp_path, env=full, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 1 and f"::error title=copernica::{error}" in done.stdout, (done.stdout, done.stderr)
+    assert not (tmp_path / "copernica-load.txt").exists()  # copernica never ran
 
 
 def test_held_back_step_warns(tmp_path: Path) -> None:
@@ -118,7 +138,7 @@ def test_load_step_continues_from_the_state_in_the_warehouse(
             SOURCES__COPERNICA__ACCESS_TOKEN=sim.access_token, SOURCES__COPERNICA__BASE_URL=sim.base_url,
             SOURCES__COPERNICA__AUTH_URL=sim.auth_url, DESTINATION__POSTGRES__CREDENTIALS=postgres_dsn,
             START_DATE=inputs.get("start_date", ""), END_DATE=inputs.get("end_date", ""),
-            RESOURCES=inputs.get("resources", ""),
+            RESOURCES=inputs.get("resources", ""), GITHUB_RUN_ID=str(n),
         )
         done = subprocess.run(["bash", "-e", "-c", script], cwd=machine, env=env, capture_output=True, text=True,
                               timeout=300)
@@ -126,7 +146,8 @@ def test_load_step_continues_from_the_state_in_the_warehouse(
         assert f"dataset '{dataset}'" in (machine / "copernica-load.txt").read_text()  # tee kept the summary
         summary = json.loads((machine / "copernica-summary.json").read_text())  # the artifact the step uploads
         assert summary["status"] == "ok" and summary["dataset"] == dataset, summary
-        pipeline = dlt.attach("copernica", pipelines_dir=str(machine / ".dlt" / "pipelines"))
+        name = f"copernica_backfill_{n}" if inputs.get("start_date") else "copernica"  # a backfill's own pipeline
+        pipeline = dlt.attach(name, pipelines_dir=str(machine / ".dlt" / "pipelines"))
         return dict(pipeline.last_trace.last_normalize_info.row_counts)
 
     try:

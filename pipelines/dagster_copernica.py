@@ -1,6 +1,6 @@
 """Copernica in Dagster, on the official dlt integration (dagster-dlt's `@dlt_assets` and `DagsterDltResource`).
 
-    pip install "copernica-source" "dagster>=1.13,<1.14" "dagster-dlt>=0.29,<0.30" dagster-webserver
+    pip install "copernica-source[dagster,postgres]" dagster-webserver
     export SOURCES__COPERNICA__ACCESS_TOKEN=...              # or .dlt/secrets.toml, as for `copernica load`
     export COPERNICA_DESTINATION=postgres                     # credentials in [destination.postgres.credentials]
     dagster dev -f dagster_copernica.py
@@ -81,7 +81,7 @@ class CopernicaTarget(dg.ConfigurableResource):  # type: ignore[type-arg]
     destination: str = DESTINATION
     duckdb_file: str = os.environ.get("COPERNICA_DUCKDB_FILE", DUCKDB_FILE)
     dataset: str = os.environ.get("COPERNICA_DATASET", DEFAULT_DATASET)
-    pipelines_dir: str | None = None  # dlt's default (~/.dlt/pipelines) when None
+    pipelines_dir: str | None = None  # dlt's default when None (~/.dlt/pipelines; /var/dlt/pipelines as root)
     wait_for_lock: float = 0.0  # seconds a run waits for another run of its group or partition
 
     def pipeline(self, name: str) -> dlt.Pipeline:

@@ -449,7 +449,8 @@ def test_keep_alive_and_concurrency(sim: Simulator) -> None:
 
 def test_standalone_cli() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "copernica_source.simulator", "--port", "0", "--events", "2000",
-                             "--seed", "4", "--access-token", "T0k"], stdout=subprocess.PIPE, text=True)
+                             "--seed", "4", "--access-token", "T0k", "--now", "2026-11-20T12:00:00",
+                             "--history-days", "5"], stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]
         fields = dict(part.split("=", 1) for part in line.split())
@@ -458,6 +459,9 @@ def test_standalone_cli() -> None:
         r = httpx.get(fields["base_url"] + "/v4/html/clicks", headers={"Authorization": f"Bearer {jwt}"},
                       params={"limit": 1000})
         assert r.status_code == 200 and r.json()["total"] == 2000
+        # --now sets the account's clock: its history is the days before it
+        days = {str(d)[:10] for c in r.json()["data"] for d in [c["timestamp"]]}
+        assert days and all("2026-11-15" <= d <= "2026-11-20" for d in days), sorted(days)
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0

@@ -10,15 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from dlt.common.configuration.exceptions import (
-    ConfigFieldMissingException,
-    ConfigurationException,
-    ConfigValueCannotBeCoercedException,
-)
-from dlt.common.destination.exceptions import UnknownDestinationModule
-from dlt.pipeline.exceptions import InvalidPipelineName
-
-from copernica_source.errors import CopernicaError
+from copernica_source.cli.failures import KNOWN, failure_line
 from copernica_source.private_files import private_umask
 
 Command = Callable[[argparse.Namespace], int]
@@ -75,44 +67,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with private_umask():  # what a command creates may hold personal data: DuckDB files, dlt's load packages
             return int(args.run(args))
-    except UnknownDestinationModule as exc:
-        print(f"error: unknown destination {exc.ref!r}: use a dlt destination name such as duckdb, postgres, "
-              "snowflake, bigquery or filesystem", file=sys.stderr)
-        return 2
-    except InvalidPipelineName as exc:
-        print(f"error: {pipeline_name_error_line(exc)}", file=sys.stderr)
-        return 1
-    except CopernicaError as exc:  # ModelsError included
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except ConfigurationException as exc:
-        print(f"error: {config_error_line(exc)}", file=sys.stderr)
-        return 1
+    except KNOWN as exc:
+        line, code = failure_line(exc)
+        print(f"error: {line}", file=sys.stderr)
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `copernica tables | head`: the reader is gone, so is the rest of the output
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
         return 141
-
-
-def pipeline_name_error_line(exc: InvalidPipelineName) -> str:
-    """dlt names the pipeline's folder after it, so it must be one plain folder name (dlt also bans `. % { }`)."""
-    return (f"invalid --pipeline-name {exc.pipeline_name!r}: it names the pipeline's folder; "
-            "use letters, digits, '_' and '-' only")
-
-
-def config_error_line(exc: ConfigurationException) -> str:
-    """dlt's configuration errors on one line that says which setting and where to put it."""
-    if isinstance(exc, ConfigFieldMissingException):
-        names = ", ".join(exc.fields)
-        keys = " ".join(f"SOURCES__COPERNICA__{f.upper()}" for f in exc.fields)
-        return (f"missing setting {names}: put it in [sources.copernica] of .dlt/secrets.toml (or config.toml), "
-                f"or set {keys}")
-    if isinstance(exc, ConfigValueCannotBeCoercedException):
-        hint = getattr(exc.hint, "__name__", exc.hint)
-        return f"setting {exc.field_name} = {exc.field_value!r} is not a valid {hint}"
-    return " ".join(str(exc).split())[:300]
 
 
 if __name__ == "__main__":

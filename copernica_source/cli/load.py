@@ -15,6 +15,8 @@ from dlt.common.typing import TRefreshMode
 from dlt.common.utils import custom_environ
 from dlt.pipeline.exceptions import PipelineStepFailed
 
+from copernica_source.account import parse_moment
+from copernica_source.cli.failures import failure_line
 from copernica_source.cli.load_summary import LoadSummary
 from copernica_source.cli.models import add_models_arguments, build_and_print
 from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args, pipeline_name_of
@@ -22,7 +24,7 @@ from copernica_source.cli.progress import StepProgress, progress_mode, routed_lo
 from copernica_source.cli.report import write_report_for
 from copernica_source.cli.tables import select_resources
 from copernica_source.client import CopernicaClient
-from copernica_source.errors import ConfigurationError, copernica_cause, root_message
+from copernica_source.errors import ConfigurationError
 from copernica_source.logfiles import chosen_log_tables
 from copernica_source.models import models_installed
 from copernica_source.pipeline import scheduled_run
@@ -160,11 +162,14 @@ def run_load(args: argparse.Namespace) -> int:
     # every row says which load wrote it (dlt leaves `_dlt_load_id` off Arrow rows unless asked): what freshness
     # checks and "what did the last load change" queries need. A setting of the user's own still wins.
     load_id_on_rows = {} if LOAD_ID_ON_ROWS in os.environ else {LOAD_ID_ON_ROWS: "true"}
+    started = time.monotonic()
     try:
         with routed_logs(sys.stderr, held_back), custom_environ(load_id_on_rows):
             return _run_load(args, summary)
     except Exception as exc:
-        summary.status, summary.error = "failed", root_message(exc)
+        # the line `main` prints for it, so the log and the JSON say the same
+        summary.status, summary.error = "failed", failure_line(exc)[0]
+        summary.seconds = round(time.monotonic() - started, 3)
         raise
     finally:
         if args.summary_json:
@@ -185,11 +190,13 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
 
     # what the run loads into, for a summary of a run that fails before its pipeline exists
     summary.pipeline, summary.destination, summary.dataset = pipeline_name_of(args), args.destination, args.dataset
-    if args.logfiles:  # a wrong name is a usage error, told before anything starts
-        try:
+    try:  # usage errors, told before anything starts (exit 2, as argparse's own)
+        if args.logfiles:
             chosen_log_tables(args.logfiles.split(","))
-        except ConfigurationError as exc:
-            return failed(str(exc), 2)
+        for flag in ("start_date", "end_date"):
+            parse_moment(getattr(args, flag), "UTC", "--" + flag.replace("_", "-"))
+    except ConfigurationError as exc:
+        return failed(str(exc), 2)
     demo: contextlib.AbstractContextManager[dict[str, Any]]
     if args.demo:
         demo = _demo_simulator(args.demo_events, quiet=args.quiet)
@@ -228,7 +235,7 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
                 info = pipeline.run(source, refresh=refresh)  # type: ignore[arg-type]
                 info.raise_on_failed_jobs()
         except PipelineStepFailed as exc:
-            return failed(str(copernica_cause(exc) or root_message(exc)))
+            return failed(failure_line(exc)[0])
     summary.read_trace(pipeline)
     summary.seconds = round(time.monotonic() - started, 3)
     summary.api_requests = CopernicaClient.total_requests() - requests_before

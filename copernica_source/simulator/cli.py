@@ -6,6 +6,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from .config import ALL_FAULT_KINDS, SimulatorConfig
 from .quirks import PROFILES, SWITCHES, describe
@@ -17,6 +18,13 @@ examples:
   copernica simulator --port 0 --events 200000     # a free port, a bigger account
   copernica simulator --quirks strict --fault-rate 0.05 --latency-ms 50
 """
+
+
+def _moment(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS)") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profiles", type=int, default=d.profiles)
     p.add_argument("--databases", type=int, default=d.databases)
     p.add_argument("--history-days", type=float, default=d.history_days)
+    p.add_argument("--now", type=_moment, default=d.now, metavar="YYYY-MM-DD[THH:MM:SS]",
+                   help=f"the account's clock at start, in its zone (default {d.now:%Y-%m-%d}, whatever today is: "
+                        "the account's history ends there, so backfill days before it)")
     p.add_argument("--latency-ms", type=float, default=d.latency_ms)
     p.add_argument("--jitter-ms", type=float, default=d.jitter_ms)
     p.add_argument("--fault-rate", type=float, default=d.fault_rate)
@@ -56,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg = SimulatorConfig(
             seed=args.seed, events=args.events, emailings=args.emailings,
             destinations_per_emailing=args.destinations_per_emailing, databases=args.databases,
-            profiles=args.profiles, history_days=args.history_days, latency_ms=args.latency_ms,
+            profiles=args.profiles, history_days=args.history_days, now=args.now, latency_ms=args.latency_ms,
             jitter_ms=args.jitter_ms, fault_rate=args.fault_rate, fault_kinds=kinds, access_token=args.access_token,
             jwt_lifetime_s=args.jwt_lifetime, prefixes=args.prefixes, host=args.host, port=args.port,
             quirks=args.quirks, timezone=args.timezone, logfile_part_rows=args.logfile_part_rows)

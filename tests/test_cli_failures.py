@@ -57,6 +57,22 @@ def test_a_malformed_connection_string_is_named_and_never_shown(tmp_path: Path) 
         "copernica", "postgres", "copernica_data")
 
 
+@pytest.mark.parametrize("command", [("data-request", "--email", "someone@example.com"),
+                                     ("models",), ("report", "--output", "r.html")])
+def test_every_command_names_a_malformed_connection_string_without_showing_it(
+        tmp_path: Path, command: tuple[str, ...]) -> None:
+    secret = "s3cret-Passw0rd"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
+    env.update(PYTHONPATH=str(ROOT), SOURCES__COPERNICA__ACCESS_TOKEN="not-used-token",
+               SOURCES__COPERNICA__BASE_URL="http://127.0.0.1:9", SOURCES__COPERNICA__AUTH_URL="http://127.0.0.1:9",
+               DESTINATION__POSTGRES__CREDENTIALS=f"postgresql//loader:{secret} at db-host")
+    done = subprocess.run([sys.executable, "-m", "copernica_source.cli", *command, "--destination", "postgres"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and secret not in done.stderr + done.stdout, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1].startswith(
+        "error: credentials cannot be read as PostgresCredentials"), done.stderr[-3000:]
+
+
 def test_missing_destination_credentials_say_where_they_go(tmp_path: Path) -> None:
     done, summary = _load(tmp_path, "--destination", "postgres")
     assert done.returncode == 1

@@ -14,12 +14,13 @@ from dlt.common.configuration.exceptions import (
     InvalidNativeValue,
 )
 from dlt.common.destination.exceptions import UnknownDestinationModule
-from dlt.pipeline.exceptions import InvalidPipelineName
+from dlt.pipeline.exceptions import InvalidPipelineName, PipelineStepFailed
 
 from copernica_source.errors import CopernicaError, causes, copernica_cause, exception_text, root_message
 
-KNOWN = (UnknownDestinationModule, InvalidPipelineName, CopernicaError, ConfigurationException)
-"""The errors `main` turns into one line (any other is a bug and keeps its traceback)."""
+KNOWN = (UnknownDestinationModule, InvalidPipelineName, CopernicaError, ConfigurationException, PipelineStepFailed)
+"""The errors `main` turns into one line (any other is a bug and keeps its traceback). A failed dlt step is one: a
+traceback of it can quote a secret (dlt's innermost error repeats a malformed connection string)."""
 
 DRIVERS = {"psycopg2": "postgres", "snowflake": "snowflake", "google": "bigquery", "pyodbc": "mssql",
            "databricks": "databricks", "clickhouse_driver": "clickhouse", "motherduck": "motherduck",

@@ -167,12 +167,21 @@ def _keep(table: pa.Table, column: str, wanted: set[int] | None) -> pa.Table:
 def _optional(tables: Iterator[pa.Table], spec: TableSpec, ledger: _Ledger) -> Iterator[pa.Table]:
     """Structure lists are extras beside the data people load for: one the account does not answer ("Invalid
     method": e.g. `GET webhooks`, which no page of v2-v4 documents) is skipped with a warning, the rest loads
-    (and the ledger is told: a list not read deletes nothing)."""
+    (and the ledger is told: a list not read deletes nothing). The warning comes once per pipeline, again when
+    the answer changes."""
+    state = dlt.current.resource_state(spec.name)
     try:
         yield from tables
     except InvalidMethodError as exc:
         ledger.skipped = True
-        log.warning("%s: skipped, Copernica does not answer %s (%s)", spec.name, exc.url.split("?")[0], exc.message)
+        reason = f"Copernica does not answer {exc.url.split('?')[0]} ({exc.message})"
+        if state.get("unanswered") == reason:  # said when it started: a warning every hour would train people
+            log.info("%s: skipped again, %s", spec.name, reason)  # to ignore warnings
+        else:
+            log.warning("%s: skipped, %s; later runs skip it quietly while that holds", spec.name, reason)
+            state["unanswered"] = reason  # kept once this load completes
+    else:
+        state.pop("unanswered", None)
 
 
 def _embedded(pages: Iterable[Page], spec: TableSpec, timezone: str, ledger: _Ledger) -> Iterator[pa.Table]:

@@ -147,7 +147,8 @@ def test_demo_loads_every_table_and_summarises(tmp_path: Path) -> None:
         assert summary["status"] == "ok" and summary["tables"]["html_clicks"] == {"rows": 2000}
         assert result.stdout.splitlines()[-1] == (
             f"loaded {summary['rows']:,} rows into {len(summary['tables'])} tables of duckdb dataset "
-            f"'copernica_data' in {summary['seconds']:.1f}s with {summary['api_requests']:,} API requests")
+            f"'copernica_data' in {summary['seconds']:.1f}s with {summary['api_requests']:,} API requests "
+            f"(pipeline copernica_demo, started {summary['started_at']})")
 
 
 @pytest.mark.parametrize("env_change, expected", [

@@ -68,12 +68,15 @@ class LoadSummary:
                                                 + [t.name for t in outcome.failed_tests])
 
     def line(self) -> str:
-        """The one line a scheduler's log keeps."""
+        """The one line a scheduler's log keeps: which run (pipeline, start in UTC) as well as what it did, for a
+        log that cron appends to without times of its own."""
         where = f"{self.destination} dataset '{self.dataset}'"
+        run = f"(pipeline {self.pipeline}, started {self.started_at})"
         if self.status != "ok":
-            return f"load failed after {self.seconds:.1f}s with {self.api_requests:,} API requests: {self.error}"
+            return (f"load failed after {self.seconds:.1f}s with {self.api_requests:,} API requests {run}: "
+                    f"{self.error}")
         return (f"loaded {self.rows:,} rows into {len(self.tables)} tables of {where} in {self.seconds:.1f}s "
-                f"with {self.api_requests:,} API requests")
+                f"with {self.api_requests:,} API requests {run}")
 
     def print(self, out: TextIO, *, per_table: bool) -> None:
         if per_table and self.tables:

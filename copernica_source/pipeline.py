@@ -170,10 +170,29 @@ def dataset_load_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
     with pipeline.sql_client() as client, client.begin_transaction():
         taken = client.execute_sql("SELECT pg_try_advisory_xact_lock(%s)", key)
         if not (taken and taken[0][0]):
-            log.warning("another load into dataset %r is in its load step; waiting for it to end",
-                        pipeline.dataset_name)
+            log.warning("another load into dataset %r is in its load step%s; waiting for it to end",
+                        pipeline.dataset_name, _holder(client, key))
             client.execute_sql("SELECT pg_advisory_xact_lock(%s)", key)
         yield
+
+
+def _holder(client: Any, key: int) -> str:
+    """Who holds the load lock, as PostgreSQL sees it (" (PostgreSQL pid 4711, application ..., since ...)"), for
+    a person deciding whether to wait; empty when it cannot be read (pg_stat_activity hides other users' rows)."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF  # an int8 advisory key shows in pg_locks as two oids, objsubid 1
+    try:
+        rows = client.execute_sql(
+            "SELECT a.pid, a.application_name, a.xact_start FROM pg_locks AS l JOIN pg_stat_activity AS a "
+            "ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s "
+            "AND l.objsubid = 1", unsigned >> 32, unsigned & 0xFFFFFFFF)
+    except DestinationException:
+        return ""
+    if not rows:
+        return ""
+    pid, application, since = rows[0]
+    parts = [f"PostgreSQL pid {pid}"] + ([f"application {application!r}"] if application else [])
+    parts += [f"since {since:%Y-%m-%d %H:%M:%S %Z}".strip()] if since else []
+    return " (" + ", ".join(parts) + ")"
 
 
 def stages_in_own_dataset(pipeline: dlt.Pipeline) -> bool:

@@ -94,12 +94,15 @@ def test_a_load_waits_in_its_load_step_while_another_holds_the_datasets_load_loc
     con, dataset = pg
     sim = copernica_simulator_factory(**SMALL)
     holder = con.cursor()
+    holder.execute("SET application_name = 'other-load'")
     holder.execute("SELECT pg_advisory_lock(%s)", (load_lock_key(dataset),))  # another load, in its load step
     run = _start(sim, postgres_dsn, tmp_path, dataset, "waits", days=30)
     try:
         assert run.stderr is not None
         line = run.stderr.readline()  # extract and normalize done, the load step asks for the lock
-        assert f"another load into dataset '{dataset}' is in its load step; waiting for it to end" in line, (
+        # the warning says who holds it, for a person deciding whether to wait
+        assert (f"another load into dataset '{dataset}' is in its load step (PostgreSQL pid {con.get_backend_pid()}, "
+                "application 'other-load'); waiting for it to end") in line, (
             line, run.communicate(timeout=60))
         time.sleep(1.0)
         assert run.poll() is None  # still waiting: nothing written

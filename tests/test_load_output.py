@@ -97,6 +97,7 @@ def test_quiet_prints_nothing_on_success_and_progress_prints_a_line_per_step(tmp
     assert {line.split(":")[0] for line in step_lines} == {"extract", "normalize", "load"}, steps.stderr
     assert len(steps.stderr.splitlines()) <= 6, steps.stderr
     assert "html_clicks" in step_lines[0]
+    assert "_dlt" not in steps.stderr  # dlt's state table is not one of the user's tables
 
 
 def test_a_failed_run_writes_a_failed_summary_without_the_token(tmp_path: Path, sim: Any) -> None:

@@ -63,8 +63,9 @@ class StepProgress(LogCollector):
     def _line(self) -> str:
         """`extract: html_clicks 20,000, html_deliveries 20,000, +31 more | 3s`: the step's biggest counters."""
         step = (self.step or "").split(" ", 1)[0].lower()
-        counts = sorted(((n, c) for n, c in (self.counters or {}).items() if n != "Resources" and c),
-                        key=lambda x: -x[1])
+        # dlt's own tables (`_dlt_pipeline_state`, extracted as a step of its own after a run) are not the user's
+        counts = sorted(((n, c) for n, c in (self.counters or {}).items()
+                         if n != "Resources" and not n.startswith("_dlt") and c), key=lambda x: -x[1])
         if not counts:
             return ""
         shown = ", ".join(f"{name} {count:,}" for name, count in counts[:3])

@@ -91,8 +91,10 @@ class CopernicaTarget(dg.ConfigurableResource):  # type: ignore[type-arg]
             destination: Any = duckdb_destination(self.duckdb_file)  # the file created 0600
         else:
             destination = Destination.from_reference(self.destination)
+        # dlt's progress in the run's log; without its memory figures, which need psutil (a warning per run)
+        progress = dlt.progress.log(dump_system_stats=False)
         return own_staging(dlt.pipeline(pipeline_name=name, destination=destination, dataset_name=self.dataset,
-                                        pipelines_dir=self.pipelines_dir, progress="log"))  # type: ignore[arg-type]
+                                        pipelines_dir=self.pipelines_dir, progress=progress))  # type: ignore[arg-type]
 
 
 def _resources() -> dict[str, list[str]]:

@@ -24,17 +24,22 @@ import copy
 import functools
 import hashlib
 import logging
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import dlt
 from dlt.common.configuration import configspec, inject_section, known_sections, resolve_configuration
+from dlt.common.configuration.exceptions import InvalidNativeValue
 from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.configuration.specs.config_section_context import ConfigSectionContext
+from dlt.common.configuration.specs.exceptions import NativeValueError
 from dlt.common.destination.exceptions import DestinationException, SqlClientNotAvailable
 from dlt.common.destination.reference import AnyDestination, Destination, TDestinationReferenceArg
 from dlt.common.normalizers.naming.snake_case import NamingConvention
+from dlt.pipeline.trace import TRACE_FILE_NAME
 
+from copernica_source.errors import causes
 from copernica_source.run_lock import run_lock
 
 log = logging.getLogger("copernica_source")
@@ -270,12 +275,28 @@ def _staging_dataset_exists(pipeline: dlt.Pipeline) -> bool:
 
 
 @contextlib.contextmanager
+def no_secret_in_trace(pipeline: dlt.Pipeline) -> Iterator[None]:
+    """Delete the trace dlt saved in the pipeline's folder when the block fails on a setting dlt could not parse.
+
+    Why: dlt pickles every run's trace (`trace.pickle`) with the attributes of the exceptions it failed on, and a
+    malformed connection string is kept there whole, password and all (`native_value`), though the message hides
+    it. Only such a trace is deleted; the next run writes a new one."""
+    try:
+        yield
+    except BaseException as exc:
+        if any(isinstance(e, NativeValueError | InvalidNativeValue) for e in causes(exc)):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(pipeline.working_dir, TRACE_FILE_NAME))
+        raise
+
+
+@contextlib.contextmanager
 def scheduled_run(pipeline: dlt.Pipeline, *, wait_for_lock: float = 0.0,
                   on_pending: Callable[[], None] | None = None) -> Iterator[dlt.Pipeline]:
     """One run of the pipeline, as `copernica load` makes it: its run lock held for the block (`run_lock`), a package
     an interrupted run left finished first (dlt's `run` alone would finish it and read nothing new; `on_pending` is
     told), and its own staging dataset dropped when the block ends without an error."""
-    with run_lock(pipeline.pipelines_dir, pipeline.pipeline_name, wait_for_lock):
+    with run_lock(pipeline.pipelines_dir, pipeline.pipeline_name, wait_for_lock), no_secret_in_trace(pipeline):
         if pipeline.has_pending_data and on_pending is not None:
             on_pending()
         finish_pending(pipeline)

@@ -53,6 +53,9 @@ def test_a_malformed_connection_string_is_named_and_never_shown(tmp_path: Path) 
     line = _one_error_line(done, summary)
     assert "credentials cannot be read as PostgresCredentials" in line and "postgresql://username:password@" in line
     assert secret not in done.stderr + done.stdout + json.dumps(summary)
+    # nor in any file the run left: dlt pickles a failed run's trace with its exceptions' attributes
+    left = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert left == [], left
     assert (summary["pipeline"], summary["destination"], summary["dataset"]) == (
         "copernica", "postgres", "copernica_data")
 
@@ -65,10 +68,13 @@ def test_every_command_names_a_malformed_connection_string_without_showing_it(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SOURCES__", "DESTINATION__"))}
     env.update(PYTHONPATH=str(ROOT), SOURCES__COPERNICA__ACCESS_TOKEN="not-used-token",
                SOURCES__COPERNICA__BASE_URL="http://127.0.0.1:9", SOURCES__COPERNICA__AUTH_URL="http://127.0.0.1:9",
-               DESTINATION__POSTGRES__CREDENTIALS=f"postgresql//loader:{secret} at db-host")
+               DESTINATION__POSTGRES__CREDENTIALS=f"postgresql//loader:{secret} at db-host",
+               HOME=str(tmp_path), DLT_DATA_DIR=str(tmp_path / "dlt"))  # every file it writes, under tmp_path
     done = subprocess.run([sys.executable, "-m", "copernica_source.cli", *command, "--destination", "postgres"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and secret not in done.stderr + done.stdout, done.stderr[-3000:]
+    left = [p for p in tmp_path.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+    assert left == [], left
     assert done.stderr.strip().splitlines()[-1].startswith(
         "error: credentials cannot be read as PostgresCredentials"), done.stderr[-3000:]
 

@@ -49,7 +49,7 @@ from copernica_source.errors import (
     NotFoundError,
     copernica_cause,
 )
-from copernica_source.pipeline import drop_staging_dataset, finish_pending, own_staging
+from copernica_source.pipeline import drop_staging_dataset, finish_pending, no_secret_in_trace, own_staging
 from copernica_source.settings import (
     DEFAULT_DATASET,
     DUCKDB_FILE,
@@ -355,15 +355,16 @@ def request_data(
 
 
 def _run(pipeline: dlt.Pipeline, resource: DltResource) -> None:
-    try:
-        finish_pending(pipeline)  # dlt's run would load only that package, and ignore `resource`
-        pipeline.run(resource).raise_on_failed_jobs()
-        drop_staging_dataset(pipeline)  # only a staging dataset `own_staging` named
-    except PipelineStepFailed as exc:
-        cause = copernica_cause(exc)
-        if cause is not None:
-            raise cause from None
-        raise
+    with no_secret_in_trace(pipeline):
+        try:
+            finish_pending(pipeline)  # dlt's run would load only that package, and ignore `resource`
+            pipeline.run(resource).raise_on_failed_jobs()
+            drop_staging_dataset(pipeline)  # only a staging dataset `own_staging` named
+        except PipelineStepFailed as exc:
+            cause = copernica_cause(exc)
+            if cause is not None:
+                raise cause from None
+            raise
 
 
 

@@ -62,8 +62,9 @@ def chosen_log_tables(wanted: Iterable[str]) -> set[str]:
             choices = ["none", "all", *GROUPS, *(s.log_type for s in LOG_TABLES), *(s.name for s in LOG_TABLES)]
             close = difflib.get_close_matches(word, choices, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigurationError(f"logfiles: {word!r} is not a log table, log type or group; {hint}choose from "
-                                     f"{', '.join(choices)} (`copernica tables | grep _log_`)")
+            raise ConfigurationError(f"logfiles: {word!r} is not a log table, log type or group; {hint}use "
+                                     f"{', '.join(['all', *GROUPS, 'none'])}, a log type (pom-clicks) or a log table "
+                                     "(html_log_clicks): `copernica tables | grep _log_` lists them")
         out |= matched
     return out
 

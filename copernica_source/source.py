@@ -19,7 +19,7 @@ from copernica_source.engagement import engagement_resources
 from copernica_source.errors import ConfigurationError
 from copernica_source.logfiles import chosen_log_tables, logfile_resources
 from copernica_source.profiles import Deletions, ProfileOptions, profile_resources
-from copernica_source.settings import listed, make_client
+from copernica_source.settings import DEFAULT_TIMEZONE, listed, make_client
 from copernica_source.structure import structure_resources
 from copernica_source.tables import PRODUCTS, Product
 
@@ -117,10 +117,9 @@ def copernica_source(
     Raises:
         ConfigurationError: a setting out of range or unknown (products, page_size, dates, IDs, deletions).
     """
+    check_settings(products=products, database_ids=database_ids, lookback_days=lookback_days,
+                   start_date=start_date, end_date=end_date, timezone=timezone)
     chosen = [str(p) for p in listed(products)] or list(PRODUCTS)
-    unknown = [p for p in chosen if p not in PRODUCTS]
-    if unknown:
-        raise ConfigurationError(f"products: unknown {unknown}; choose from {list(PRODUCTS)}")
     if not 1 <= int(page_size) <= 1000:
         raise ConfigurationError(f"page_size must be between 1 and 1000 (Copernica's cap), not {page_size}")
     settings = Settings(
@@ -132,8 +131,6 @@ def copernica_source(
         lookback_days=float(lookback_days),
         emailing_window_days=float(emailing_window_days),
     )
-    if settings.start_date and settings.end_date and settings.end_date <= settings.start_date:
-        raise ConfigurationError("end_date must be after start_date")
     options = ProfileOptions(
         database_ids=_ids(database_ids, "database_ids"),
         collection_ids=_ids(collection_ids, "collection_ids"),
@@ -164,6 +161,27 @@ def copernica_source(
                                  "Europe/Amsterdam or UTC)") from None
     return resources + logfile_resources(account, chosen_log_tables(listed(logfiles)), int(logfile_lookback_days),
                                          log_zone)
+
+
+def check_settings(*, products: Any = None, database_ids: Any = None, lookback_days: Any = None,
+                   start_date: Any = None, end_date: Any = None, timezone: str = DEFAULT_TIMEZONE) -> None:
+    """The source's checks of the settings people give per run, on their own: the command line makes them before
+    anything starts (a bad flag value is a usage error there). Raises ConfigurationError naming the value."""
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(f"timezone {timezone!r} is not a time zone name (e.g. Europe/Amsterdam)") from None
+    unknown = [str(p) for p in listed(products) if str(p) not in PRODUCTS]
+    if unknown:
+        raise ConfigurationError(f"products: unknown {unknown}; choose from {list(PRODUCTS)}")
+    _ids(database_ids, "database_ids")
+    if lookback_days is not None and not float(lookback_days) >= 0:
+        raise ConfigurationError(f"lookback_days must be 0 or more days, not {lookback_days!r}")
+    start = parse_moment(start_date, str(timezone), "start_date")
+    end = parse_moment(end_date, str(timezone), "end_date")
+    if start and end and end <= start:
+        raise ConfigurationError(f"end_date ({end_date}) must be after start_date ({start_date}): the period is "
+                                 "start_date up to, not including, end_date")
 
 
 def _ids(value: Any, name: str) -> tuple[int, ...] | None:

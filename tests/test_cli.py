@@ -155,10 +155,10 @@ def test_products_flag_reaches_the_source(load: Callable[..., Any]) -> None:
 
 
 def test_bad_flag_values_are_refused_with_one_line(load: Callable[..., Any]) -> None:
-    code, _, err, _ = load("--products", "html,mobile")
-    assert code == 1 and "products: unknown ['mobile']" in err
+    code, _, err, _ = load("--products", "html,mobile")  # a usage error, as argparse's own: 2
+    assert code == 2 and "products: unknown ['mobile']" in err
     code, _, err, _ = load("--database-ids", "one")
-    assert code == 1 and "database_ids must be a list of numeric IDs" in err
+    assert code == 2 and "database_ids must be a list of numeric IDs" in err
 
 
 def test_tables_piped_into_head_ends_quietly() -> None:

@@ -28,8 +28,8 @@ from copernica_source.errors import ConfigurationError
 from copernica_source.logfiles import chosen_log_tables
 from copernica_source.models import models_installed
 from copernica_source.pipeline import scheduled_run
-from copernica_source.settings import DUCKDB_MEMORY_LIMIT, LOAD_ID_ON_ROWS
-from copernica_source.source import copernica_source
+from copernica_source.settings import DUCKDB_MEMORY_LIMIT, LOAD_ID_ON_ROWS, account_timezone
+from copernica_source.source import check_settings, copernica_source
 
 DEMO_EVENTS = 20_000
 DEMO_REPORT = "copernica_demo_report.html"
@@ -195,6 +195,9 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
             chosen_log_tables(args.logfiles.split(","))
         for flag in ("start_date", "end_date"):
             parse_moment(getattr(args, flag), "UTC", "--" + flag.replace("_", "-"))
+        flags = source_settings(args)
+        flags.pop("logfiles", None)
+        check_settings(**flags, timezone=getattr(args, "timezone", None) or account_timezone())
     except ConfigurationError as exc:
         return failed(str(exc), 2)
     demo: contextlib.AbstractContextManager[dict[str, Any]]

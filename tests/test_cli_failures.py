@@ -41,8 +41,9 @@ def _load(tmp_path: Path, *flags: str, env: dict[str, str] | None = None,
 def _one_error_line(done: subprocess.CompletedProcess[str], summary: dict) -> str:
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
-    assert summary["status"] == "failed" and summary["error"] == lines[0][len("error: "):], (summary, lines)
-    return lines[0]
+    which = f" (pipeline {summary['pipeline']}, started {summary['started_at']})"  # which run, for a shared log
+    assert summary["status"] == "failed" and lines[0] == f"error: {summary['error']}{which}", (summary, lines)
+    return lines[0].removesuffix(which)
 
 
 def test_a_malformed_connection_string_is_named_and_never_shown(tmp_path: Path) -> None:

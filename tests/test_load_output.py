@@ -110,7 +110,9 @@ def test_a_failed_run_writes_a_failed_summary_without_the_token(tmp_path: Path, 
     # an orchestrator reading it knows which load failed
     assert (summary["pipeline"], summary["destination"], summary["dataset"]) == (
         "copernica", "duckdb", "copernica_data"), summary
-    assert done.stderr.strip().splitlines()[-1] == f"error: {summary['error']}"
+    # the same words, and which run it was: a log cron appends to holds many runs
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"error: {summary['error']} (pipeline {summary['pipeline']}, started {summary['started_at']})")
     assert wrong not in summary_path.read_text() and wrong not in done.stderr
 
 

@@ -13,10 +13,10 @@ from typing import Any
 
 from dlt.common.typing import TRefreshMode
 from dlt.common.utils import custom_environ
-from dlt.pipeline.exceptions import PipelineStepFailed
+from dlt.pipeline.exceptions import InvalidPipelineName, PipelineStepFailed
 
 from copernica_source.account import parse_moment
-from copernica_source.cli.failures import failure_line
+from copernica_source.cli.failures import KNOWN, failure_line
 from copernica_source.cli.load_summary import LoadSummary
 from copernica_source.cli.models import add_models_arguments, build_and_print
 from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args, pipeline_name_of
@@ -166,8 +166,13 @@ def run_load(args: argparse.Namespace) -> int:
     try:
         with routed_logs(sys.stderr, held_back), custom_environ(load_id_on_rows):
             return _run_load(args, summary)
+    except KNOWN as exc:  # the line `main` prints for others, with which run it was
+        summary.status, summary.error = "failed", failure_line(exc)[0]
+        summary.seconds = round(time.monotonic() - started, 3)
+        which = "" if isinstance(exc, InvalidPipelineName) else f" {summary.which_run()}"  # the name is the error
+        print(f"error: {summary.error}{which}", file=sys.stderr)
+        return failure_line(exc)[1]
     except Exception as exc:
-        # the line `main` prints for it, so the log and the JSON say the same
         summary.status, summary.error = "failed", failure_line(exc)[0]
         summary.seconds = round(time.monotonic() - started, 3)
         raise
@@ -182,7 +187,7 @@ def _run_load(args: argparse.Namespace, summary: LoadSummary) -> int:
     requests_before = CopernicaClient.total_requests()
 
     def failed(message: str, code: int = 1) -> int:
-        print(f"error: {message}", file=sys.stderr)
+        print(f"error: {message} {summary.which_run()}", file=sys.stderr)  # a log shared by runs: which one
         summary.status, summary.error = "failed", message
         summary.seconds = round(time.monotonic() - started, 3)
         summary.api_requests = CopernicaClient.total_requests() - requests_before

@@ -67,11 +67,15 @@ class LoadSummary:
             self.error = "models: " + ", ".join([m.name for m in outcome.models if m.failed]
                                                 + [t.name for t in outcome.failed_tests])
 
+    def which_run(self) -> str:
+        """`(pipeline copernica, started 2026-11-26T01:17:00+00:00)`: the run a line of a shared log belongs to."""
+        return f"(pipeline {self.pipeline}, started {self.started_at})"
+
     def line(self) -> str:
         """The one line a scheduler's log keeps: which run (pipeline, start in UTC) as well as what it did, for a
         log that cron appends to without times of its own."""
         where = f"{self.destination} dataset '{self.dataset}'"
-        run = f"(pipeline {self.pipeline}, started {self.started_at})"
+        run = self.which_run()
         if self.status != "ok":
             return (f"load failed after {self.seconds:.1f}s with {self.api_requests:,} API requests {run}: "
                     f"{self.error}")

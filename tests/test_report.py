@@ -385,7 +385,9 @@ def test_the_demo_builds_real_models_and_a_report_every_chart_draws(
                 assert marks[chart][kind] > 0, (chart, kind, marks[chart])
         # the demo loads no log tables: the one chart without data says where its data comes from
         assert page.locator(".no-data").all_inner_texts() == [page.locator("#geography .no-data").inner_text()]
-        assert "copernica load --logfiles html,draganddrop" in page.locator("#geography .no-data").inner_text()
+        hint = page.locator("#geography .no-data")
+        assert "copernica load --demo --logfiles html,draganddrop" in hint.locator("code").all_inner_texts()
+        assert "`" not in hint.inner_text()  # commands set as code, not as backticks
         assert page.locator("#latest td.subject").count() > 0
         _screenshot(page, "report_demo.png")
         assert problems == [], problems

@@ -70,7 +70,8 @@ def _geography(query: Query, dataset: str) -> Section:
             "These models were built before the geography model: run `copernica models` again."))
     return Section("geography", heading, lead, charts.geography(query(queries.geography_sql(dataset))), empty_note=(
         "No places loaded: they come from Copernica's daily logfiles, which the event lists do not include. Load "
-        "them with `copernica load --logfiles html,draganddrop`, then run `copernica models`."))
+        "them with `copernica load --logfiles html,draganddrop`, then run `copernica models` and `copernica report` "
+        "again; for the demo, `copernica load --demo --logfiles html,draganddrop` does all three."))
 
 
 def write_report(path: str | os.PathLike[str], query: Query, dataset: str, *, timezone: str,

@@ -66,9 +66,15 @@ class Section:
 
 def chart_html(section: Section) -> str:
     if section.figure is None:
-        return f'<div class="note no-data">{html.escape(section.empty_note)}</div>'
+        return f'<div class="note no-data">{_with_code(section.empty_note)}</div>'
     return str(section.figure.to_html(full_html=False, include_plotlyjs=False, config=CHART_CONFIG,
                                       div_id=f"chart-{section.anchor}"))
+
+
+def _with_code(text: str) -> str:
+    """Plain text, escaped, with `commands` in backticks set as code."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
 
 
 def summary_table(rows: Sequence[dict[str, Any]], zone: ZoneInfo) -> str:

@@ -307,6 +307,24 @@ def test_cli_without_wait_reports_pending_and_rerun_does_not_ask_again(make_sim:
     assert len(posts(sim)) == 1
 
 
+def test_cli_pending_alone_with_no_file_yet_does_nothing_and_makes_no_file(make_sim: Any, tmp_path: Path) -> None:
+    done = subprocess.run(_cli(tmp_path, "--pending"), env=_env(make_sim()), capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().startswith("nothing to do: no subjects, and no "), done.stderr
+    assert list(tmp_path.glob("*.duckdb")) == []
+
+
+def test_cli_prints_dlts_log_records_as_one_plain_line(make_sim: Any, tmp_path: Path) -> None:
+    """As `copernica load` does: no dlt log format (`2026-...|[WARNING]|pid|thread|dlt|...`) in a scheduler's log,
+    even with dlt's log level at INFO (as `_env` sets it)."""
+    sim = make_sim()
+    done = subprocess.run(_cli(tmp_path, "--profile", profile_ids(sim, 1)[0]), env=_env(sim), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "|[" not in done.stderr, done.stderr
+
+
 # ---------------------------------------------------------------------------------------------- subjects
 def test_subjects_are_validated_and_read_from_files(tmp_path: Path) -> None:
     assert parse_subject("profile:12").key == "profile:12"

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 
 from copernica_source.cli.failures import KNOWN, failure_line
+from copernica_source.cli.progress import routed_logs
 from copernica_source.private_files import private_umask
 
 Command = Callable[[argparse.Namespace], int]
@@ -65,7 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("simulator", help="run the bundled Copernica API simulator (see `copernica simulator -h`)")
     args = parser.parse_args(argv)
     try:
-        with private_umask():  # what a command creates may hold personal data: DuckDB files, dlt's load packages
+        # what a command creates may hold personal data (DuckDB files, dlt's load packages); dlt's log records
+        # and ours come out as one plain line each
+        with private_umask(), routed_logs(sys.stderr):
             return int(args.run(args))
     except KNOWN as exc:
         line, code = failure_line(exc)

@@ -94,6 +94,9 @@ def run_data_request(args: argparse.Namespace) -> int:
     output = _output_folder(args.output, args.store_data)
     destination: Any = args.destination
     if destination == "duckdb":
+        if not subjects and not os.path.exists(args.duckdb_file):  # the pending requests live in that file
+            print(f"nothing to do: no subjects, and no {args.duckdb_file} with pending requests", file=sys.stderr)
+            return 0
         destination = duckdb_destination(args.duckdb_file)
     pipeline = default_pipeline(dataset=args.dataset, pipelines_dir=args.pipelines_dir, destination=destination)
     outcomes = request_data(

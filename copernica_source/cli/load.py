@@ -20,7 +20,7 @@ from copernica_source.cli.failures import KNOWN, failure_line
 from copernica_source.cli.load_summary import LoadSummary
 from copernica_source.cli.models import add_models_arguments, build_and_print
 from copernica_source.cli.pipeline_args import add_pipeline_arguments, pipeline_from_args, pipeline_name_of
-from copernica_source.cli.progress import StepProgress, progress_mode, routed_logs, use_system_allocator
+from copernica_source.cli.progress import StepProgress, listening, progress_mode, use_system_allocator
 from copernica_source.cli.report import write_report_for
 from copernica_source.cli.tables import select_resources
 from copernica_source.client import CopernicaClient
@@ -164,7 +164,7 @@ def run_load(args: argparse.Namespace) -> int:
     load_id_on_rows = {} if LOAD_ID_ON_ROWS in os.environ else {LOAD_ID_ON_ROWS: "true"}
     started = time.monotonic()
     try:
-        with routed_logs(sys.stderr, held_back), custom_environ(load_id_on_rows):
+        with listening(held_back), custom_environ(load_id_on_rows):
             return _run_load(args, summary)
     except KNOWN as exc:  # the line `main` prints for others, with which run it was
         summary.status, summary.error = "failed", failure_line(exc)[0]

@@ -98,15 +98,15 @@ class OneLineLog(logging.Handler):
 
 
 @contextlib.contextmanager
-def routed_logs(stream: TextIO, *extra: logging.Handler) -> Iterator[None]:
+def routed_logs(stream: TextIO) -> Iterator[None]:
     """Our warnings and dlt's log records as OneLineLog lines on `stream` while a command runs (dlt's own
-    handlers are set aside and put back after); `extra` handlers also listen to ours."""
+    handlers are set aside and put back after): every command runs inside it (`main`)."""
     ours, dlts = logging.getLogger("copernica_source"), logging.getLogger("dlt")
     printer = OneLineLog(stream)
     set_aside = dlts.handlers[:]
     for handler in set_aside:
         dlts.removeHandler(handler)
-    attached = [(ours, printer), (dlts, printer), *((ours, h) for h in extra)]
+    attached = [(ours, printer), (dlts, printer)]
     for logger, handler in attached:
         logger.addHandler(handler)
     try:
@@ -116,6 +116,17 @@ def routed_logs(stream: TextIO, *extra: logging.Handler) -> Iterator[None]:
             logger.removeHandler(handler)
         for handler in set_aside:
             dlts.addHandler(handler)
+
+
+@contextlib.contextmanager
+def listening(handler: logging.Handler) -> Iterator[None]:
+    """`handler` hears our log records too while the block runs (e.g. the load's held-back deletions)."""
+    ours = logging.getLogger("copernica_source")
+    ours.addHandler(handler)
+    try:
+        yield
+    finally:
+        ours.removeHandler(handler)
 
 
 def use_system_allocator() -> None:

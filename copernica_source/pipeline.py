@@ -173,6 +173,9 @@ def dataset_load_lock(pipeline: dlt.Pipeline) -> Iterator[None]:
         return
     key = load_lock_key(pipeline.dataset_name)
     with pipeline.sql_client() as client, client.begin_transaction():
+        # what another load's warning names as the holder (PostgreSQL cuts it at 63 characters)
+        client.execute_sql("SELECT set_config('application_name', %s, false)",
+                           f"copernica-source {pipeline.pipeline_name} pid {os.getpid()}"[:63])
         taken = client.execute_sql("SELECT pg_try_advisory_xact_lock(%s)", key)
         if not (taken and taken[0][0]):
             log.warning("another load into dataset %r is in its load step%s; waiting for it to end",
@@ -196,7 +199,7 @@ def _holder(client: Any, key: int) -> str:
         return ""
     pid, application, since = rows[0]
     parts = [f"PostgreSQL pid {pid}"] + ([f"application {application!r}"] if application else [])
-    parts += [f"since {since:%Y-%m-%d %H:%M:%S %Z}".strip()] if since else []
+    parts += [f"since {since.isoformat(timespec='seconds')}"] if since else []
     return " (" + ", ".join(parts) + ")"
 
 

@@ -447,8 +447,10 @@ def test_two_loads_at_once_under_other_pipeline_names_into_one_postgres_dataset_
                 other = start("b", attempt)
                 assert other.stderr is not None
                 line = other.stderr.readline()
-                assert "is in its load step (PostgreSQL pid" in line and "; waiting for it to end" in line, (
+                # it names the load that holds the lock: pipeline and process
+                assert f"application 'copernica-source load_a_{attempt} pid {paused.pid}'" in line, (
                     line, other.communicate()[1])
+                assert "is in its load step (PostgreSQL pid" in line and "; waiting for it to end" in line, line
                 go.touch()
                 finished(paused)
                 finished(other)

@@ -55,7 +55,7 @@ examples:
   copernica load --resources html_clicks,profiles_customers --products html
   copernica load --database-ids 1,4 --lookback-days 7
   copernica load --logfiles html --start-date 2025-01-01 --end-date 2026-01-01   # a backfill, with logfiles;
-                                                     # incremental state kept
+                                                     # the incremental state left alone
 """
 
 
@@ -89,11 +89,14 @@ def add_load_command(commands: Any) -> None:
                    help="load from this date (YYYY-MM-DD[ HH:MM:SS], Copernica time; default: where the last run "
                         "ended, or everything on the first run)")
     p.add_argument("--end-date", default=None,
-                   help="load up to this date: a backfill that keeps incremental state (default: up to now)")
+                   help="load up to, not including, this date: a backfill, which leaves the incremental state "
+                        "(where the next run continues) alone (default: up to now)")
     p.add_argument("--full-refresh", action="store_true",
                    help="drop this source's tables and state (only the --resources ones, if given), load everything")
     p.add_argument("--wait-for-lock", type=float, default=0.0, metavar="SECONDS",
-                   help="when another run of this pipeline is in progress, wait this long for it (default: refuse)")
+                   help="when another run of this pipeline is in progress, wait this long for it (default: "
+                        "refuse). Loads into one PostgreSQL dataset also take turns in their load step, whatever "
+                        "their pipeline: that wait has no limit and a warning names the load it waits for")
     p.add_argument("--quiet", action="store_true",
                    help="print nothing on success but deletions held back (errors and warnings still print)")
     p.add_argument("--progress", action="store_true",

@@ -259,7 +259,8 @@ STRUCTURE_TABLES: tuple[TableSpec, ...] = (
     TableSpec("webhooks", "webhooks", Schema(cols("ID:int handler:str trigger:str callers:json",
                                                   {"handler": "the URL Copernica calls",
                                                    "trigger": "what makes Copernica call it"})),
-              description="a webhook Copernica calls on profile changes"),
+              description="a webhook Copernica calls on profile changes (no page documents `GET webhooks`: an account "
+                          "that does not answer it gets no table, and a warning on the first run)"),
 )
 
 

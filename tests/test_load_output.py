@@ -171,3 +171,13 @@ def test_a_terminal_gets_one_live_line_then_the_table(tmp_path: Path, sim: Any) 
     rows = [line.split() for line in after.splitlines() if line.startswith("html_")]
     assert [r[0] for r in rows] == ["html_clicks", "html_deliveries", "html_emailings"], after
     assert after.strip().splitlines()[-1].startswith("loaded "), after
+
+
+def test_the_summary_line_counts_tables_in_words() -> None:
+    from copernica_source.cli.load_summary import LoadSummary
+
+    one = LoadSummary(pipeline="p", destination="duckdb", dataset="d", rows=5, tables={"t": {"rows": 5}})
+    assert "loaded 5 rows into 1 table of duckdb dataset 'd'" in one.line()
+    two = LoadSummary(pipeline="p", destination="duckdb", dataset="d", rows=5,
+                      tables={"t": {"rows": 2}, "u": {"rows": 3}})
+    assert "into 2 tables of" in two.line()

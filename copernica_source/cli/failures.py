@@ -89,7 +89,9 @@ def config_error_line(exc: ConfigurationException) -> str:
                 + (f": {detail}" if detail else ""))
     if isinstance(exc, ConfigValueCannotBeCoercedException):
         hint = getattr(exc.hint, "__name__", exc.hint)
-        return f"setting {exc.field_name} = {exc.field_value!r} is not a valid {hint}"
+        secret = any(word in exc.field_name.lower() for word in ("password", "token", "secret", "key", "credential"))
+        value = "(not shown: it may be a secret)" if secret else repr(exc.field_value)
+        return f"setting {exc.field_name} = {value} is not a valid {hint}"
     return " ".join(str(exc).split())[:300]
 
 

@@ -79,7 +79,8 @@ class LoadSummary:
         if self.status != "ok":
             return (f"load failed after {self.seconds:.1f}s with {self.api_requests:,} API requests {run}: "
                     f"{self.error}")
-        return (f"loaded {self.rows:,} rows into {len(self.tables)} tables of {where} in {self.seconds:.1f}s "
+        tables = f"{len(self.tables)} table{'s' * (len(self.tables) != 1)}"
+        return (f"loaded {self.rows:,} rows into {tables} of {where} in {self.seconds:.1f}s "
                 f"with {self.api_requests:,} API requests {run}")
 
     def print(self, out: TextIO, *, per_table: bool) -> None:

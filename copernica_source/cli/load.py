@@ -104,7 +104,8 @@ def add_load_command(commands: Any) -> None:
                         "a live line on a terminal only)")
     p.add_argument("--summary-json", default=None, metavar="FILE",
                    help="also write what the run did (status, rows per table, API requests, load IDs, error) as "
-                        "JSON to FILE, on success and on failure")
+                        "JSON to FILE, on success and on failure (a command line that does not parse, exit 2 with "
+                        "the usage text, writes none)")
     p.add_argument("--models", action=argparse.BooleanOptionalAction, default=None,
                    help="after a successful load, build and test the analyst models, as `copernica models` does "
                         "(default: on with --demo when dbt is installed, else off)")

@@ -172,11 +172,12 @@ def run_load(args: argparse.Namespace) -> int:
         with listening(held_back), custom_environ(load_id_on_rows):
             return _run_load(args, summary)
     except KNOWN as exc:  # the line `main` prints for others, with which run it was
-        summary.status, summary.error = "failed", failure_line(exc)[0]
+        line, code = failure_line(exc)
+        summary.status, summary.error = "failed", line
         summary.seconds = round(time.monotonic() - started, 3)
         which = "" if isinstance(exc, InvalidPipelineName) else f" {summary.which_run()}"  # the name is the error
-        print(f"error: {summary.error}{which}", file=sys.stderr)
-        return failure_line(exc)[1]
+        print(f"error: {line}{which}", file=sys.stderr)
+        return code
     except Exception as exc:
         summary.status, summary.error = "failed", failure_line(exc)[0]
         summary.seconds = round(time.monotonic() - started, 3)

@@ -18,13 +18,13 @@ from copernica_source.report.queries import FIRST_OPEN_BUCKETS
 Rows = Sequence[dict[str, Any]]
 
 SENDS, OPENS, CLICKS = "#4c78a8", "#f58518", "#54a24b"
-TOP_COUNTRIES = 12
 DELIVERED, RECIPIENTS, SYSTEM = "#72b7b2", "#9ecae9", "#b0b0b0"
 UNSUBSCRIBES, COMPLAINTS = "#e45756", "#b279a2"
 BOUNCE_CLASSES = {"hard": "#e45756", "soft": "#f2b701", "other": "#9d9d9d"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Helvetica Neue', Arial, sans-serif"
 MAX_ERROR_TYPES = 12
+TOP_COUNTRIES = 12
 
 
 def plot_text(text: object) -> str:
@@ -152,6 +152,18 @@ def rates(latest: Rows, zone: ZoneInfo) -> go.Figure | None:
     return fig
 
 
+def _fold_tail(ranked: list[str], counts: dict[str, dict[str, float | int]], limit: int, label: str) -> list[str]:
+    """At most `limit` bars: the last one, `label`, sums the long tail of `ranked` (its counts added to `counts`)."""
+    if len(ranked) <= limit:
+        return ranked
+    rest: dict[str, float | int] = {}
+    for name in ranked[limit - 1:]:
+        for kind, value in counts[name].items():
+            rest[kind] = rest.get(kind, 0) + value
+    counts[label] = rest
+    return ranked[: limit - 1] + [label]
+
+
 def bounces(rows: Rows) -> go.Figure | None:
     counts: dict[str, dict[str, float | int]] = {}
     for row in rows:
@@ -163,13 +175,7 @@ def bounces(rows: Rows) -> go.Figure | None:
     if not any(v for by_class in counts.values() for v in by_class.values()):
         return None
     ranked = sorted(counts, key=lambda k: (-sum(counts[k].values()), k))
-    if len(ranked) > MAX_ERROR_TYPES:  # a long tail of rare error types: one bar for all of them
-        rest: dict[str, float | int] = {}
-        for kind in ranked[MAX_ERROR_TYPES - 1:]:
-            for cls, v in counts[kind].items():
-                rest[cls] = rest.get(cls, 0) + v
-        ranked = ranked[: MAX_ERROR_TYPES - 1] + ["(other types)"]
-        counts["(other types)"] = rest
+    ranked = _fold_tail(ranked, counts, MAX_ERROR_TYPES, "(other types)")  # rare error types: one bar
     fig = _figure("Bounces by error type and class", "error type", "bounces")
     for cls, color in BOUNCE_CLASSES.items():
         values = [counts[k].get(cls, 0) for k in ranked]
@@ -263,7 +269,6 @@ def first_open(rows: Rows) -> go.Figure | None:
     return fig
 
 
-
 def geography(rows: Rows, top: int = TOP_COUNTRIES) -> go.Figure | None:
     """Opens and clicks of the `top` countries with the most of both; the rest in one bar."""
     counts: dict[str, dict[str, float | int]] = {}
@@ -277,13 +282,9 @@ def geography(rows: Rows, top: int = TOP_COUNTRIES) -> go.Figure | None:
     if not any(v for by_kind in counts.values() for v in by_kind.values()):
         return None
     ranked = sorted(counts, key=lambda c: (-sum(counts[c].values()), names[c]))
-    if len(ranked) > top:
-        rest: dict[str, float | int] = {}
-        for code in ranked[top - 1:]:
-            for kind, v in counts[code].items():
-                rest[kind] = rest.get(kind, 0) + v
-        others = f"({len(ranked) - top + 1} other countries)"
-        ranked, counts[others], names[others] = ranked[: top - 1] + [others], rest, others
+    others = f"({len(ranked) - top + 1} other countries)"
+    names[others] = others
+    ranked = _fold_tail(ranked, counts, top, others)
     fig = _figure("Opens and clicks by country", "events", "", height=160 + 44 * len(ranked))
     for kind, name, color in (("open", "opens", OPENS), ("click", "clicks", CLICKS)):
         fig.add_trace(go.Bar(y=[plot_text(names[c]) for c in ranked], x=[counts[c].get(kind, 0) for c in ranked],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from typing import Any, TypedDict, Unpack
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dlt
 import orjson
@@ -28,6 +29,15 @@ DUCKDB_MEMORY_LIMIT = "192MB"  # with the extract's leftovers released, a full l
 DEFAULT_TIMEZONE = "Europe/Amsterdam"  # Copernica's times carry no zone (assumption A14)
 DUCKDB_STORAGE_VERSION = "v1.2.0"  # the oldest DuckDB that opens the files we create
 LOAD_ID_ON_ROWS = "NORMALIZE__PARQUET_NORMALIZER__ADD_DLT_LOAD_ID"  # dlt's setting: `_dlt_load_id` on Arrow rows
+
+
+def time_zone(name: Any, setting: str = "timezone") -> ZoneInfo:
+    """The zone `name` names, or a ConfigurationError that says which setting is wrong: the one check of a zone."""
+    try:
+        return ZoneInfo(str(name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigurationError(f"{setting} {name!r} is not a time zone name (an IANA name such as "
+                                 "Europe/Amsterdam or UTC)") from None
 
 
 def _timezone(timezone: str = DEFAULT_TIMEZONE) -> str:

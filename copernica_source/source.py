@@ -6,7 +6,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeAlias
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import dlt
 from dlt.common.typing import TAnyDateTime, TSecretStrValue
@@ -19,7 +18,7 @@ from copernica_source.engagement import engagement_resources
 from copernica_source.errors import ConfigurationError
 from copernica_source.logfiles import chosen_log_tables, logfile_resources
 from copernica_source.profiles import Deletions, ProfileOptions, profile_resources
-from copernica_source.settings import DEFAULT_TIMEZONE, listed, make_client
+from copernica_source.settings import DEFAULT_TIMEZONE, listed, make_client, time_zone
 from copernica_source.structure import structure_resources
 from copernica_source.tables import PRODUCTS, Product
 
@@ -154,11 +153,7 @@ def copernica_source(
     if int(logfile_lookback_days) < 0:
         raise ConfigurationError(f"logfile_lookback_days must be 0 or more, not {logfile_lookback_days}")
     log_zone = str(logfile_timezone or timezone)
-    try:
-        ZoneInfo(log_zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(f"logfile_timezone: unknown time zone {log_zone!r} (an IANA name such as "
-                                 "Europe/Amsterdam or UTC)") from None
+    time_zone(log_zone, "logfile_timezone")
     return resources + logfile_resources(account, chosen_log_tables(listed(logfiles)), int(logfile_lookback_days),
                                          log_zone)
 
@@ -167,10 +162,7 @@ def check_settings(*, products: Any = None, database_ids: Any = None, lookback_d
                    start_date: Any = None, end_date: Any = None, timezone: str = DEFAULT_TIMEZONE) -> None:
     """The source's checks of the settings people give per run, on their own: the command line makes them before
     anything starts (a bad flag value is a usage error there). Raises ConfigurationError naming the value."""
-    try:
-        ZoneInfo(str(timezone))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(f"timezone {timezone!r} is not a time zone name (e.g. Europe/Amsterdam)") from None
+    time_zone(timezone)
     unknown = [str(p) for p in listed(products) if str(p) not in PRODUCTS]
     if unknown:
         raise ConfigurationError(f"products: unknown {unknown}; choose from {list(PRODUCTS)}")

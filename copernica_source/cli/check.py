@@ -15,7 +15,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dlt.common.configuration import with_config
 
@@ -33,8 +32,8 @@ from copernica_source.check import (
     run_checks,
 )
 from copernica_source.client import RetryPolicy
-from copernica_source.errors import ConfigurationError
 from copernica_source.settings import DEFAULT_TIMEZONE, client_from_config, listed
+from copernica_source.source import check_settings
 from copernica_source.tables import PRODUCTS
 
 CHECK_RETRY_SECONDS = 60.0  # interactive: a minute of retries through 429/5xx says enough
@@ -120,14 +119,8 @@ def _settings(
     timezone: str = DEFAULT_TIMEZONE, products: Any = None, request_timeout: float = 60.0
 ) -> tuple[str, list[str], float]:
     """The two settings of `[sources.copernica]` the checks read besides the connection ones."""
-    try:
-        ZoneInfo(str(timezone))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(f"timezone {timezone!r} is not a time zone name (e.g. Europe/Amsterdam)") from None
+    check_settings(products=products, timezone=timezone)
     chosen = [str(p) for p in listed(products)] or list(PRODUCTS)
-    unknown = [p for p in chosen if p not in PRODUCTS]
-    if unknown:
-        raise ConfigurationError(f"products: unknown {unknown}; choose from {list(PRODUCTS)}")
     return str(timezone), chosen, float(request_timeout)
 
 

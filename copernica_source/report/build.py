@@ -7,13 +7,13 @@ import os
 import stat
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from copernica_source.errors import ConfigurationError
 from copernica_source.private_files import write_private
 from copernica_source.report import charts, queries
 from copernica_source.report.page import Section, page, summary_table
 from copernica_source.report.queries import Query
+from copernica_source.settings import time_zone
 
 SUMMARY_ROWS = 10
 FUNNEL_EMAILINGS = 10
@@ -23,7 +23,7 @@ def build_report(query: Query, dataset: str, *, timezone: str, destination: str 
                  generated_at: datetime | None = None) -> str:
     """The report's HTML for the models in `dataset`. Raises ModelsMissingError when `copernica models` has not
     built them there; an account without rows gives a page that says so."""
-    zone = _zone(timezone)
+    zone = time_zone(timezone)
     queries.check_models(query, dataset)
     when = (generated_at or datetime.now(zone)).astimezone(zone)
     where = f"dataset {dataset}" + (f" in {destination}" if destination else "") + f" · times in {timezone}"
@@ -93,8 +93,3 @@ def write_report(path: str | os.PathLike[str], query: Query, dataset: str, *, ti
     return written
 
 
-def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigurationError(f"timezone {name!r} is not a time zone name (e.g. Europe/Amsterdam)") from None

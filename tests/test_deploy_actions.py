@@ -22,7 +22,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from tests.deploy_support import PIPELINES, ROOT
-from tests.helpers import SMALL
+from tests.helpers import SMALL, drop_pg_datasets
 
 pytestmark = pytest.mark.deploy
 
@@ -163,8 +163,5 @@ def test_load_step_continues_from_the_state_in_the_warehouse(
             cur.execute(f"SELECT count(*), count(DISTINCT id) FROM {dataset}.html_clicks")
             assert cur.fetchone() == (SMALL["events"], SMALL["events"])
     finally:
-        with psycopg2.connect(postgres_dsn) as con, con.cursor() as cur:  # the dataset and any staging one
-            cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
-                        (f"{dataset}%",))
-            for (schema,) in cur.fetchall():
-                cur.execute(f"DROP SCHEMA {schema} CASCADE")
+        with psycopg2.connect(postgres_dsn) as con:  # commits on leaving: the dataset and its staging ones
+            drop_pg_datasets(con, dataset)

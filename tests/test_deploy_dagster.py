@@ -20,7 +20,7 @@ import pytest
 from copernica_source import copernica_source
 from copernica_source.run_lock import run_lock
 from tests.deploy_support import PIPELINES, need, point_at, recipe
-from tests.helpers import SMALL
+from tests.helpers import SMALL, drop_pg_datasets
 
 pytestmark = [pytest.mark.deploy, pytest.mark.slow]
 
@@ -169,11 +169,8 @@ def test_partitions_side_by_side_into_postgres(
                         (f"{dataset}_staging%",))
             assert cur.fetchall() == []  # each partition dropped its staging dataset
     finally:
-        with psycopg2.connect(postgres_dsn) as con, con.cursor() as cur:
-            cur.execute("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE %s",
-                        (f"{dataset}%",))
-            for (schema,) in cur.fetchall():
-                cur.execute(f"DROP SCHEMA {schema} CASCADE")
+        with psycopg2.connect(postgres_dsn) as con:  # commits on leaving: the dataset and its staging ones
+            drop_pg_datasets(con, dataset)
 
 
 def test_a_partition_already_running_is_refused(
